@@ -1,0 +1,49 @@
+"""Entry point of the ``otel-cost`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from otel_cost import __version__
+from otel_cost.cli.price import price_command
+from otel_cost.cli.pricing import pricing_group
+from otel_cost.errors import OtelCostError
+
+
+class ErrorHandlingGroup(click.Group):
+    """A group that prints expected errors as one line and exits 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command, turning `OtelCostError` into a clean exit."""
+        try:
+            return super().invoke(ctx)
+        except OtelCostError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=ErrorHandlingGroup)
+@click.version_option(__version__, prog_name="otel-cost")
+@click.option("-v", "--verbose", count=True, help="Log more (repeat for debug).")
+def cli(verbose: int) -> None:
+    """Cost observability and budgets for AI coding agents."""
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+cli.add_command(price_command)
+cli.add_command(pricing_group)
+
+
+def main() -> None:
+    """Run the command line."""
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    cli()

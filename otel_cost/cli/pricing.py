@@ -1,0 +1,129 @@
+"""``otel-cost pricing``: the versioned rate-card registry."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import click
+
+from otel_cost.cli.common import decimal_text, print_json
+from otel_cost.pricing.ratecard import RateCard
+from otel_cost.pricing.registry import (
+    BUILTIN_VERSION,
+    add_card,
+    builtin_card,
+    load_registry,
+)
+
+
+@click.group("pricing")
+def pricing_group() -> None:
+    """Add, list and show rate-card versions."""
+
+
+@pricing_group.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--effective",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Date (UTC) from which the card prices events.",
+)
+@click.option("--version", "version", default=None, help="Version name; default from the file.")
+def add_command(path: Path, effective: date, version: str | None) -> None:
+    """Add a LiteLLM-format rate card to the registry."""
+    card = add_card(path, effective.date() if hasattr(effective, "date") else effective, version)
+    click.echo(
+        f"added rate card {card.version}: {len(card.models)} models, "
+        f"in force from {card.effective_from.date().isoformat()}"
+    )
+    _print_findings(card)
+
+
+@pricing_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_command(as_json: bool) -> None:
+    """List every rate-card version, oldest first."""
+    registry = load_registry()
+    rows = [
+        {
+            "version": card.version,
+            "effective_from": card.effective_from.isoformat(),
+            "models": len(card.models),
+            "findings": len(card.findings),
+            "builtin": card.version == BUILTIN_VERSION,
+        }
+        for card in registry.cards
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    for row in rows:
+        click.echo(
+            f"{row['version']:<36} from {row['effective_from'][:10]}  "
+            f"{row['models']:>5} models  {row['findings']} findings"
+        )
+
+
+@pricing_group.command("show")
+@click.argument("version", default=BUILTIN_VERSION)
+@click.option("--model", default=None, help="Show one model's rates.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show_command(version: str, model: str | None, as_json: bool) -> None:
+    """Show a rate-card version: its models, findings, or one model's rates."""
+    cards = {card.version: card for card in load_registry().cards}
+    card = cards.get(version)
+    if card is None:
+        raise click.BadParameter(
+            f"rate card {version!r} not found; see `otel-cost pricing list`",
+            param_hint="VERSION",
+        )
+    if model is not None:
+        _show_model(card, model, as_json)
+        return
+    payload = {
+        "version": card.version,
+        "effective_from": card.effective_from.isoformat(),
+        "source": card.source,
+        "models": sorted(card.models),
+        "findings": [finding.__dict__ for finding in card.findings],
+    }
+    if as_json:
+        print_json(payload)
+        return
+    click.echo(f"{card.version}: {len(card.models)} models from {card.effective_from.date()}")
+    _print_findings(card)
+
+
+def _show_model(card: RateCard, model: str, as_json: bool) -> None:
+    rates = card.lookup(model)
+    if rates is None:
+        raise click.BadParameter(f"model {model!r} not in {card.version}", param_hint="--model")
+    fields = {key: decimal_text(value) for key, value in sorted(rates.fields.items())}
+    if as_json:
+        print_json({"model": model, "provider": rates.provider, "rates": fields})
+        return
+    for key, value in fields.items():
+        click.echo(f"{key:<56} {value}")
+
+
+def _print_findings(card: RateCard) -> None:
+    for finding in card.findings:
+        click.echo(f"warning: {finding.model}: {finding.field}: {finding.message}", err=True)
+
+
+@pricing_group.command("check")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def check_command(path: Path) -> None:
+    """Check a rate card for suspicious entries without adding it."""
+    from otel_cost.pricing.registry import card_from_spec
+
+    card = card_from_spec(str(path))
+    click.echo(f"{path}: {len(card.models)} models, {len(card.findings)} findings")
+    _print_findings(card)
+    if card.findings:
+        raise SystemExit(1)
+
+
+__all__ = ["pricing_group", "builtin_card"]

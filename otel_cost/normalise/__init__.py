@@ -1,0 +1,1 @@
+"""Conversion of each source's usage convention into canonical categories."""

@@ -1,0 +1,1 @@
+"""Rate cards, model resolution and the cost engine."""

@@ -1,0 +1,142 @@
+"""The cost engine: price canonical usage with one model's rates.
+
+Rules, in the order they apply:
+
+* Long-context tiers: when the prompt (uncached input, cache reads and cache
+  writes) is above a threshold the card names (``_above_200k_tokens``), every
+  category of the request takes that tier's rate where the card has one.
+* Service tiers: priority, flex and batch take the card's suffixed rates
+  (``_priority``, ``_flex``, ``_batches``) where present.
+* A cache or reasoning category with no rate of its own is priced at the plain
+  input or output rate. A 1-hour cache write with no 1-hour rate is priced at
+  the 5-minute write rate. No multiplier is ever invented.
+* Web searches are charged per request from the card's per-query fee.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from otel_cost.events import CostLine, FeeCategory, TokenCategory, Usage
+from otel_cost.pricing.ratecard import ModelRates
+
+SERVICE_TIER_SUFFIXES = {
+    "": "",
+    "standard": "",
+    "default": "",
+    "auto": "",
+    "priority": "_priority",
+    "flex": "_flex",
+    "batch": "_batches",
+}
+
+# Card keys per category, most specific first; the last entry is the
+# category's own base key, and the fallback category is tried after it.
+CATEGORY_KEYS: dict[TokenCategory, tuple[str, ...]] = {
+    TokenCategory.INPUT: ("input_cost_per_token",),
+    TokenCategory.CACHE_READ: ("cache_read_input_token_cost",),
+    TokenCategory.CACHE_WRITE_5M: ("cache_creation_input_token_cost",),
+    TokenCategory.CACHE_WRITE_1H: (
+        "cache_creation_input_token_cost_above_1hr",
+        "cache_creation_input_token_cost",
+    ),
+    TokenCategory.OUTPUT: ("output_cost_per_token",),
+    TokenCategory.REASONING: ("output_cost_per_reasoning_token",),
+    TokenCategory.IMAGE_INPUT: ("input_cost_per_image_token",),
+    TokenCategory.AUDIO_INPUT: ("input_cost_per_audio_token",),
+    TokenCategory.IMAGE_OUTPUT: ("output_cost_per_image_token",),
+    TokenCategory.AUDIO_OUTPUT: ("output_cost_per_audio_token",),
+}
+
+FALLBACK: dict[TokenCategory, TokenCategory] = {
+    TokenCategory.CACHE_READ: TokenCategory.INPUT,
+    TokenCategory.CACHE_WRITE_5M: TokenCategory.INPUT,
+    TokenCategory.CACHE_WRITE_1H: TokenCategory.INPUT,
+    TokenCategory.REASONING: TokenCategory.OUTPUT,
+    TokenCategory.IMAGE_INPUT: TokenCategory.INPUT,
+    TokenCategory.AUDIO_INPUT: TokenCategory.INPUT,
+    TokenCategory.IMAGE_OUTPUT: TokenCategory.OUTPUT,
+    TokenCategory.AUDIO_OUTPUT: TokenCategory.OUTPUT,
+}
+
+
+class UnknownServiceTierError(ValueError):
+    """The service tier is not one the engine knows."""
+
+
+@dataclass(frozen=True)
+class PricedUsage:
+    """The cost lines of one request and their total."""
+
+    lines: list[CostLine]
+    total_usd: Decimal
+    tier_threshold: int | None
+    missing: tuple[str, ...] = ()
+
+
+def price_usage(rates: ModelRates, usage: Usage, service_tier: str = "") -> PricedUsage:
+    """Price every non-zero category of ``usage`` with ``rates``."""
+    suffix = service_tier_suffix(service_tier)
+    threshold = applicable_threshold(rates, usage.prompt_tokens)
+    tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""
+    lines: list[CostLine] = []
+    missing: list[str] = []
+    for category in TokenCategory:
+        count = usage.get(category)
+        if count == 0:
+            continue
+        rate = category_rate(rates, category, tier, suffix)
+        if rate is None:
+            missing.append(category.value)
+            continue
+        lines.append(CostLine(category.value, count, rate, rate * count))
+    searches = usage.fees.get(FeeCategory.WEB_SEARCH, 0)
+    if searches and rates.web_search_usd is not None:
+        fee = rates.web_search_usd
+        lines.append(CostLine(FeeCategory.WEB_SEARCH.value, searches, fee, fee * searches))
+    total = sum((line.cost_usd for line in lines), Decimal(0))
+    return PricedUsage(
+        lines=lines, total_usd=total, tier_threshold=threshold, missing=tuple(missing)
+    )
+
+
+def service_tier_suffix(service_tier: str) -> str:
+    """Return the card-key suffix of a service tier."""
+    try:
+        return SERVICE_TIER_SUFFIXES[service_tier.lower()]
+    except KeyError:
+        known = ", ".join(sorted(name for name in SERVICE_TIER_SUFFIXES if name))
+        raise UnknownServiceTierError(
+            f"unknown service tier {service_tier!r}; expected one of {known}"
+        ) from None
+
+
+def applicable_threshold(rates: ModelRates, prompt_tokens: int) -> int | None:
+    """Return the highest tier threshold the prompt is above, if any."""
+    passed = [limit for limit in rates.tier_thresholds if prompt_tokens > limit]
+    return max(passed) if passed else None
+
+
+def category_rate(
+    rates: ModelRates, category: TokenCategory, tier: str, suffix: str
+) -> Decimal | None:
+    """Return the per-token rate of a category, or None when the card has none."""
+    for key in CATEGORY_KEYS[category]:
+        rate = _tiered_rate(rates, key, tier, suffix)
+        if rate is not None:
+            return rate
+    fallback = FALLBACK.get(category)
+    if fallback is not None:
+        return category_rate(rates, fallback, tier, suffix)
+    return None
+
+
+def _tiered_rate(rates: ModelRates, key: str, tier: str, suffix: str) -> Decimal | None:
+    # Most specific first: tier and service tier together, then the long-context
+    # tier alone, then the service tier alone, then the base rate.
+    for candidate in (key + tier + suffix, key + tier, key + suffix, key):
+        rate = rates.rate(candidate)
+        if rate is not None:
+            return rate
+    return None

@@ -1,0 +1,204 @@
+"""The versioned rate-card registry and event pricing.
+
+Cards come from three places: the built-in LiteLLM snapshot, cards added to
+the local registry with ``otel-cost pricing add``, and ``--pricing-file``
+specs given to one command. An event is priced with the newest card whose
+effective date is not after the event's timestamp.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from pathlib import Path
+
+from otel_cost import config
+from otel_cost.errors import ConfigError, RateCardError
+from otel_cost.events import CostEvent, CostStatus, Usage
+from otel_cost.pricing.engine import PricedUsage, price_usage
+from otel_cost.pricing.ratecard import ModelRates, RateCard, load_rate_card
+from otel_cost.pricing.resolve import resolve_model
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_FILE = "litellm-model-prices-2026-07-24.json"
+BUILTIN_VERSION = "litellm-2026-07-24"
+BUILTIN_EFFECTIVE = datetime(2026, 7, 24, tzinfo=UTC)
+# Cards that take effect before any event we could see: a card given with
+# --pricing-file and no date replaces the built-in card for all time.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+INDEX_NAME = "index.json"
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The price of one request: what was resolved and what it costs."""
+
+    model: str
+    resolved_model: str | None
+    pricing_version: str
+    priced: PricedUsage | None
+
+    @property
+    def status(self) -> CostStatus:
+        """Whether the request could be priced."""
+        if self.priced is None or self.priced.missing:
+            return CostStatus.UNPRICED
+        return CostStatus.PRICED
+
+
+class PricingRegistry:
+    """An ordered set of rate cards, each in force from its effective date."""
+
+    def __init__(self, cards: Iterable[RateCard]) -> None:
+        ordered = sorted(cards, key=lambda card: card.effective_from)
+        if not ordered:
+            raise RateCardError("no rate card is loaded")
+        self.cards = ordered
+        self._starts = [card.effective_from for card in ordered]
+
+    def card_at(self, ts: datetime) -> RateCard:
+        """Return the card in force at ``ts``; the oldest card covers earlier events."""
+        index = bisect.bisect_right(self._starts, ts) - 1
+        return self.cards[max(index, 0)]
+
+    def quote(
+        self, model: str, usage: Usage, ts: datetime, service_tier: str = ""
+    ) -> Quote:
+        """Price one request with the card in force at its timestamp."""
+        card = self.card_at(ts)
+        resolved = resolve_model(model, lambda key: key in card.models)
+        if resolved is None:
+            return Quote(model, None, card.version, None)
+        rates: ModelRates = card.models[resolved]
+        priced = price_usage(rates, usage, service_tier)
+        return Quote(model, resolved, card.version, priced)
+
+    def price_event(self, event: CostEvent) -> CostEvent:
+        """Fill in the resolved model, pricing version and cost of ``event``."""
+        quote = self.quote(event.model, event.usage, event.ts, event.service_tier)
+        event.resolved_model = quote.resolved_model or ""
+        event.pricing_version = quote.pricing_version
+        if quote.status is CostStatus.PRICED and quote.priced is not None:
+            event.cost_lines = list(quote.priced.lines)
+            event.cost_usd = quote.priced.total_usd
+            if event.cost_status is not CostStatus.ESTIMATED:
+                event.cost_status = CostStatus.PRICED
+        else:
+            event.cost_lines = []
+            event.cost_usd = None
+            event.cost_status = CostStatus.UNPRICED
+        return event
+
+
+def registry_dir() -> Path:
+    """Return the directory of the local rate-card registry."""
+    return config.data_dir() / "rate-cards"
+
+
+def builtin_card() -> RateCard:
+    """Load the rate card shipped with the package."""
+    resource = resources.files("otel_cost.pricing") / "data" / BUILTIN_FILE
+    with resources.as_file(resource) as path:
+        return load_rate_card(path, BUILTIN_VERSION, BUILTIN_EFFECTIVE)
+
+
+def load_registry(pricing_files: Iterable[str] = ()) -> PricingRegistry:
+    """Load the built-in card, the local registry and any extra card specs."""
+    cards = [builtin_card(), *registered_cards()]
+    specs = [*config.pricing_files_from_env(), *pricing_files]
+    cards.extend(card_from_spec(spec) for spec in specs)
+    for card in cards:
+        for finding in card.findings:
+            logger.debug("rate card %s: %s %s", card.version, finding.model, finding.message)
+    return PricingRegistry(cards)
+
+
+def card_from_spec(spec: str) -> RateCard:
+    """Load a card from ``PATH`` or ``PATH@YYYY-MM-DD``."""
+    path_text, _, date_text = spec.rpartition("@")
+    if not path_text or not _looks_like_date(date_text):
+        path_text, date_text = spec, ""
+    path = Path(path_text).expanduser()
+    effective = parse_effective_date(date_text) if date_text else EPOCH
+    version = f"file:{path.name}:{file_digest(path)[:12]}"
+    return load_rate_card(path, version, effective)
+
+
+def _looks_like_date(text: str) -> bool:
+    return len(text) == 10 and text[4] == "-" and text[7] == "-"
+
+
+def parse_effective_date(text: str) -> datetime:
+    """Parse ``YYYY-MM-DD`` (or a full ISO 8601 time) as a UTC instant."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"invalid effective date {text!r}; expected YYYY-MM-DD"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+def file_digest(path: Path) -> str:
+    """Return the SHA-256 of a file, or raise a rate-card error when it is missing."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise RateCardError(f"cannot read rate card {str(path)!r}: {exc}") from exc
+
+
+def registered_cards() -> list[RateCard]:
+    """Load every card added to the local registry."""
+    return [
+        load_rate_card(
+            registry_dir() / entry["file"],
+            entry["version"],
+            parse_effective_date(entry["effective_from"]),
+        )
+        for entry in read_index()
+    ]
+
+
+def read_index() -> list[dict[str, str]]:
+    """Return the registry's index entries, oldest first."""
+    index = registry_dir() / INDEX_NAME
+    if not index.exists():
+        return []
+    entries: list[dict[str, str]] = json.loads(index.read_text(encoding="utf-8"))
+    return entries
+
+
+def add_card(path: Path, effective: date, version: str | None = None) -> RateCard:
+    """Copy a card into the local registry, in force from ``effective``."""
+    effective_from = datetime(effective.year, effective.month, effective.day, tzinfo=UTC)
+    name = version or f"{path.stem}-{effective.isoformat()}"
+    card = load_rate_card(path, name, effective_from)
+    entries = read_index()
+    if any(entry["version"] == name for entry in entries):
+        raise ConfigError(f"rate card version {name!r} already exists; choose --version")
+    target_dir = registry_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
+    file_name = f"{name}.json"
+    shutil.copyfile(path, target_dir / file_name)
+    entries.append(
+        {
+            "version": name,
+            "effective_from": effective_from.isoformat(),
+            "file": file_name,
+            "sha256": file_digest(path),
+            "added_at": datetime.now(UTC).isoformat(),
+        }
+    )
+    entries.sort(key=lambda entry: entry["effective_from"])
+    (target_dir / INDEX_NAME).write_text(json.dumps(entries, indent=2), encoding="utf-8")
+    return card

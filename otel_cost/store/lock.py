@@ -1,0 +1,52 @@
+"""An exclusive lock on an embedded store, so only one process opens it.
+
+chDB holds its data directory for the life of the process and a second
+process fails deep inside the engine, so otel-cost takes an advisory lock
+first and reports the owner clearly.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+from otel_cost.errors import StoreLockedError
+
+
+class StoreLock:
+    """An advisory ``flock`` on ``<store>.lock``, held until released."""
+
+    def __init__(self, store_path: Path) -> None:
+        self.path = store_path.with_name(store_path.name + ".lock")
+        self._handle: IO[str] | None = None
+
+    def acquire(self) -> None:
+        """Take the lock, or raise `StoreLockedError` naming the holder."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise StoreLockedError(
+                f"the embedded store {str(self.path.with_suffix(''))!r} is in use by "
+                f"another otel-cost process (pid {holder}); stop that process, or "
+                "let it serve this command through its API, or pass --db with "
+                "another store"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        """Drop the lock if held."""
+        if self._handle is not None:
+            fcntl.flock(self._handle.fileno(), fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None

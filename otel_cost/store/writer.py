@@ -1,0 +1,155 @@
+"""Writing cost events so that re-sent or re-imported events never double count.
+
+For each batch the writer looks up the events already stored under the same
+ids. An exact re-send is skipped. A later revision with more tokens (a
+streamed response written again with its final usage) replaces the stored
+row, keeps the first-seen time and session, and writes a negative row into
+the rollup so that the totals there count the event once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from otel_cost.events import CostEvent, FeeCategory, TokenCategory
+from otel_cost.store.connection import Store
+
+TOKEN_COLUMNS = {category: f"{category.value}_tokens" for category in TokenCategory}
+FEE_COLUMNS = {fee: f"{fee.value}_count" for fee in FeeCategory}
+
+EVENT_COLUMNS = [
+    "event_id", "version", "ts", "harness", "source", "session_id",
+    "parent_session_id", "provider", "model_requested", "model", "resolved_model",
+    "project", "task_type", "user", "team", "cost_center", "git_repo", "git_branch",
+    "trace_id", "span_id", "operation", "tool_name", "outcome", "error_type",
+    "latency_ms", "service_tier",
+    *TOKEN_COLUMNS.values(), *FEE_COLUMNS.values(),
+    "pricing_version", "cost_status", "cost_usd", "cost_by_category",
+    "reported_cost_usd", "attributes", "ingested_at",
+]  # fmt: skip
+
+ROLLUP_DIMENSIONS = [
+    "harness", "provider", "resolved_model", "model", "project", "team", "user",
+    "cost_status",
+]  # fmt: skip
+ROLLUP_MEASURES = [*TOKEN_COLUMNS.values(), *FEE_COLUMNS.values()]
+ROLLUP_COLUMNS = [
+    "bucket", *ROLLUP_DIMENSIONS, "events", "cost_usd", "reported_cost_usd",
+    *ROLLUP_MEASURES,
+]  # fmt: skip
+
+LOOKUP_CHUNK = 5000
+ZERO = Decimal(0)
+
+
+@dataclass
+class WriteResult:
+    """What one write did with its events."""
+
+    inserted: int = 0
+    replaced: int = 0
+    duplicates: int = 0
+
+    def add(self, other: WriteResult) -> None:
+        """Add another result's counts to this one."""
+        self.inserted += other.inserted
+        self.replaced += other.replaced
+        self.duplicates += other.duplicates
+
+
+def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
+    """Store ``events``, skipping re-sends and replacing grown revisions."""
+    batch = _collapse(events)
+    result = WriteResult()
+    if not batch:
+        return result
+    existing = _lookup(store, list(batch))
+    rows: list[list[Any]] = []
+    compensations: list[list[Any]] = []
+    version = time.time_ns()
+    for event_id, event in batch.items():
+        old = existing.get(event_id)
+        if old is None:
+            result.inserted += 1
+        elif event.usage.total_tokens > old["total_tokens"]:
+            # Identity stays with the first sighting; usage only grows.
+            event = event.replace(ts=old["ts"], session_id=old["session_id"])
+            compensations.append(_negated_rollup_row(old))
+            result.replaced += 1
+        else:
+            result.duplicates += 1
+            continue
+        rows.append(event_row(event, version))
+    store.insert("cost_events", rows, EVENT_COLUMNS)
+    store.insert("cost_rollup_15m", compensations, ROLLUP_COLUMNS)
+    return result
+
+
+def _collapse(events: Iterable[CostEvent]) -> dict[str, CostEvent]:
+    # Within one batch, the revision with the most tokens wins, placed at the
+    # first revision's time.
+    batch: dict[str, CostEvent] = {}
+    for event in events:
+        seen = batch.get(event.event_id)
+        if seen is None:
+            batch[event.event_id] = event
+        elif event.usage.total_tokens > seen.usage.total_tokens:
+            batch[event.event_id] = event.replace(ts=seen.ts, session_id=seen.session_id)
+    return batch
+
+
+def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    columns = ", ".join(
+        ["event_id", "ts", "session_id", *ROLLUP_DIMENSIONS, "cost_usd",
+         "reported_cost_usd", *ROLLUP_MEASURES]
+    )  # fmt: skip
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(event_ids), LOOKUP_CHUNK):
+        chunk = list(event_ids[start : start + LOOKUP_CHUNK])
+        rows = store.query_dicts(
+            f"SELECT {columns} FROM cost_events FINAL WHERE event_id IN %(ids)s",
+            {"ids": chunk},
+        )
+        for row in rows:
+            row["total_tokens"] = sum(row[name] for name in TOKEN_COLUMNS.values())
+            found[row["event_id"]] = row
+    return found
+
+
+def event_row(event: CostEvent, version: int) -> list[Any]:
+    """Return the ``cost_events`` row of one event, in `EVENT_COLUMNS` order."""
+    tokens = [event.usage.tokens.get(category, 0) for category in TOKEN_COLUMNS]
+    fees = [event.usage.fees.get(fee, 0) for fee in FEE_COLUMNS]
+    cost_by_category = {line.category: line.cost_usd for line in event.cost_lines}
+    return [
+        event.event_id, version, _utc(event.ts), event.harness, event.source,
+        event.session_id, event.parent_session_id, event.provider,
+        event.model_requested, event.model, event.resolved_model, event.project,
+        event.task_type, event.user, event.team, event.cost_center, event.git_repo,
+        event.git_branch, event.trace_id, event.span_id, event.operation,
+        event.tool_name, event.outcome, event.error_type, event.latency_ms,
+        event.service_tier, *tokens, *fees, event.pricing_version,
+        event.cost_status.value, event.cost_usd, cost_by_category,
+        event.reported_cost_usd, event.attributes, datetime.now(UTC),
+    ]  # fmt: skip
+
+
+def _negated_rollup_row(old: dict[str, Any]) -> list[Any]:
+    ts: datetime = _utc(old["ts"])
+    bucket = ts.replace(minute=ts.minute - ts.minute % 15, second=0, microsecond=0)
+    dimensions = [old[name] for name in ROLLUP_DIMENSIONS]
+    measures = [-int(old[name]) for name in ROLLUP_MEASURES]
+    cost = -(old["cost_usd"] or ZERO)
+    reported = -(old["reported_cost_usd"] or ZERO)
+    return [bucket, *dimensions, -1, cost, reported, *measures]
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
