@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from otel_cost.events import CostEvent, FeeCategory, TokenCategory
+from otel_cost.events import CostEvent, CostStatus, FeeCategory, TokenCategory
 from otel_cost.store.connection import Store
 
+ZERO = Decimal(0)
 TOKEN_COLUMNS = {category: f"{category.value}_tokens" for category in TokenCategory}
 FEE_COLUMNS = {fee: f"{fee.value}_count" for fee in FeeCategory}
 
@@ -44,7 +45,6 @@ ROLLUP_COLUMNS = [
 ]  # fmt: skip
 
 LOOKUP_CHUNK = 5000
-ZERO = Decimal(0)
 
 
 @dataclass
@@ -54,12 +54,18 @@ class WriteResult:
     inserted: int = 0
     replaced: int = 0
     duplicates: int = 0
+    #: Change in total cost caused by this write (new events plus growth).
+    cost_usd: Decimal = ZERO
+    #: New events stored without a price.
+    unpriced: int = 0
 
     def add(self, other: WriteResult) -> None:
         """Add another result's counts to this one."""
         self.inserted += other.inserted
         self.replaced += other.replaced
         self.duplicates += other.duplicates
+        self.cost_usd += other.cost_usd
+        self.unpriced += other.unpriced
 
 
 def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
@@ -76,14 +82,17 @@ def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
         old = existing.get(event_id)
         if old is None:
             result.inserted += 1
+            result.unpriced += event.cost_status is CostStatus.UNPRICED
         elif event.usage.total_tokens > old["total_tokens"]:
             # Identity stays with the first sighting; usage only grows.
             event = event.replace(ts=old["ts"], session_id=old["session_id"])
             compensations.append(_negated_rollup_row(old))
             result.replaced += 1
+            result.cost_usd -= old["cost_usd"] or ZERO
         else:
             result.duplicates += 1
             continue
+        result.cost_usd += event.cost_usd or ZERO
         rows.append(event_row(event, version))
     store.insert("cost_events", rows, EVENT_COLUMNS)
     store.insert("cost_rollup_15m", compensations, ROLLUP_COLUMNS)

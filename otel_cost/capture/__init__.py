@@ -1,0 +1,1 @@
+"""Capture: every way cost events enter otel-cost."""

@@ -1,0 +1,26 @@
+"""Importers for the session files that coding agents keep on disk."""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from otel_cost.capture.importers.base import Importer
+
+# CLI name -> "module:Class". Each importer lives in its own module.
+IMPORTER_CLASSES: dict[str, str] = {
+    "claude-code": "otel_cost.capture.importers.claude_code:ClaudeCodeImporter",
+    "codex": "otel_cost.capture.importers.codex:CodexImporter",
+    "gemini": "otel_cost.capture.importers.gemini:GeminiImporter",
+}
+
+
+def get_importer(name: str) -> Importer:
+    """Instantiate the importer registered under ``name``."""
+    module_name, _, class_name = IMPORTER_CLASSES[name].partition(":")
+    importer: Importer = getattr(import_module(module_name), class_name)()
+    return importer
+
+
+def importer_names() -> list[str]:
+    """Return the registered importer names in registration order."""
+    return list(IMPORTER_CLASSES)
