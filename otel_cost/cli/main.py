@@ -9,8 +9,11 @@ import sys
 import click
 
 from otel_cost import __version__
+from otel_cost.cli.import_ import import_command
 from otel_cost.cli.price import price_command
 from otel_cost.cli.pricing import pricing_group
+from otel_cost.cli.quickstart import quickstart_command
+from otel_cost.cli.report import report_command
 from otel_cost.errors import OtelCostError
 
 
@@ -41,6 +44,9 @@ def cli(verbose: int) -> None:
 
 cli.add_command(price_command)
 cli.add_command(pricing_group)
+cli.add_command(import_command)
+cli.add_command(report_command)
+cli.add_command(quickstart_command)
 
 
 def main() -> None:

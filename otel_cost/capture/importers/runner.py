@@ -162,7 +162,7 @@ class ImportRun:
         self.summary.unpriced_events += result.unpriced
 
     def _error(self, message: str) -> None:
-        logger.warning("import %s: %s", self.importer.name, message)
+        logger.info("import %s: %s", self.importer.name, message)
         self.summary.errors.append(message)
 
 

@@ -1,0 +1,156 @@
+"""Cost reports grouped by day, session, project, model or harness."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from otel_cost.events import TokenCategory
+from otel_cost.store.connection import Store
+
+GROUPINGS = {
+    "day": "toString(toDate(ts, %(tz)s))",
+    "session": "session_id",
+    "project": "project",
+    "model": "if(resolved_model != '', resolved_model, model)",
+    "harness": "harness",
+    "provider": "provider",
+}
+TOKEN_SUMS = ",\n    ".join(
+    f"sum({category.value}_tokens) AS {category.value}" for category in TokenCategory
+)
+ZERO = Decimal(0)
+
+
+@dataclass
+class ReportRow:
+    """The totals of one group."""
+
+    key: str
+    cost_usd: Decimal
+    events: int
+    unpriced_events: int
+    estimated_events: int
+    tokens: dict[str, int]
+
+
+@dataclass
+class Report:
+    """A grouped report with its grand total."""
+
+    group_by: str
+    timezone: str
+    since: datetime | None
+    until: datetime | None
+    rows: list[ReportRow] = field(default_factory=list)
+    total_usd: Decimal = ZERO
+    events: int = 0
+    unpriced_events: int = 0
+    estimated_events: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON form of the report."""
+        return {
+            "group_by": self.group_by,
+            "timezone": self.timezone,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "rows": [
+                {
+                    "key": row.key,
+                    "cost_usd": row.cost_usd,
+                    "events": row.events,
+                    "unpriced_events": row.unpriced_events,
+                    "estimated_events": row.estimated_events,
+                    "tokens": row.tokens,
+                }
+                for row in self.rows
+            ],
+            "total_usd": self.total_usd,
+            "events": self.events,
+            "unpriced_events": self.unpriced_events,
+            "estimated_events": self.estimated_events,
+        }
+
+
+def day_bounds(
+    since: date | None, until: date | None, tz: str
+) -> tuple[datetime | None, datetime | None]:
+    """Return UTC instants for the start of ``since`` and the end of ``until`` in ``tz``."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(since, time(), zone).astimezone(UTC) if since else None
+    end = (
+        datetime.combine(until + timedelta(days=1), time(), zone).astimezone(UTC)
+        if until
+        else None
+    )
+    return start, end
+
+
+def build_report(
+    store: Store,
+    group_by: str,
+    tz: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Report:
+    """Aggregate stored events by ``group_by`` between ``since`` and ``until``."""
+    where, parameters = _filters(since, until)
+    parameters["tz"] = tz
+    measures = (
+        "ifNull(sum(cost_usd), toDecimal128(0, 12)) AS cost_usd,\n"
+        "    count() AS events,\n"
+        "    countIf(cost_status = 'unpriced') AS unpriced_events,\n"
+        "    countIf(cost_status = 'estimated') AS estimated_events,\n"
+        f"    {TOKEN_SUMS}"
+    )
+    key = GROUPINGS[group_by]
+    order = "key" if group_by == "day" else "cost_usd DESC, key"
+    rows = store.query_dicts(
+        f"SELECT {key} AS key,\n    {measures}\nFROM cost_events FINAL\n{where}\n"
+        f"GROUP BY key ORDER BY {order}",
+        parameters,
+    )
+    total = store.query_dicts(
+        f"SELECT {measures}\nFROM cost_events FINAL\n{where}", parameters
+    )[0]
+    report = Report(group_by=group_by, timezone=tz, since=since, until=until)
+    report.rows = [_row(row) for row in rows]
+    report.total_usd = total["cost_usd"]
+    report.events = total["events"]
+    report.unpriced_events = total["unpriced_events"]
+    report.estimated_events = total["estimated_events"]
+    return report
+
+
+def _filters(
+    since: datetime | None, until: datetime | None
+) -> tuple[str, dict[str, Any]]:
+    clauses = []
+    parameters: dict[str, Any] = {}
+    if since is not None:
+        clauses.append("ts >= %(since)s")
+        parameters["since"] = since.astimezone(UTC).replace(tzinfo=None)
+    if until is not None:
+        clauses.append("ts < %(until)s")
+        parameters["until"] = until.astimezone(UTC).replace(tzinfo=None)
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", parameters
+
+
+def _row(row: dict[str, Any]) -> ReportRow:
+    tokens = {
+        category.value: int(row[category.value])
+        for category in TokenCategory
+        if row[category.value]
+    }
+    return ReportRow(
+        key=str(row["key"]),
+        cost_usd=row["cost_usd"],
+        events=int(row["events"]),
+        unpriced_events=int(row["unpriced_events"]),
+        estimated_events=int(row["estimated_events"]),
+        tokens=tokens,
+    )
