@@ -79,11 +79,23 @@ class Importer(ABC):
             return (0, str(path))
 
 
-def fingerprint(path: Path) -> str:
-    """Return a digest of the first bytes of a file."""
+def fingerprint(path: Path, length: int = FINGERPRINT_BYTES) -> str:
+    """Return ``"<n>:<digest>"`` of the first ``n <= length`` bytes of a file.
+
+    Recording ``n`` lets a later run hash the same prefix of a file that has
+    grown since, so an append is told apart from a rewrite.
+    """
     with open(path, "rb") as handle:
-        head = handle.read(FINGERPRINT_BYTES)
-    return hashlib.blake2b(head, digest_size=8).hexdigest()
+        head = handle.read(length)
+    return f"{len(head)}:{hashlib.blake2b(head, digest_size=8).hexdigest()}"
+
+
+def same_prefix(path: Path, recorded: str) -> bool:
+    """Return True when the file still starts with the bytes ``recorded`` hashed."""
+    length_text, _, _ = recorded.partition(":")
+    if not length_text.isdigit():
+        return False
+    return fingerprint(path, int(length_text)) == recorded
 
 
 def iter_complete_lines(path: Path, start: int) -> Iterator[tuple[int, bytes]]:

@@ -12,7 +12,12 @@ from typing import Any
 
 import orjson
 
-from otel_cost.capture.importers.base import FileState, Importer, fingerprint
+from otel_cost.capture.importers.base import (
+    FileState,
+    Importer,
+    fingerprint,
+    same_prefix,
+)
 from otel_cost.events import CostEvent
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store.connection import Store
@@ -110,8 +115,8 @@ class ImportRun:
         appended = (
             previous is not None
             and not self.importer.whole_file
-            and previous.fingerprint == head
             and stat.st_size >= previous.offset
+            and same_prefix(path, previous.fingerprint)
         )
         if appended and previous is not None:
             start, state = previous.offset, dict(previous.state)

@@ -1,0 +1,139 @@
+"""Cost engine rules, each checked against rates read from the built-in card by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from otel_cost.events import CostStatus, FeeCategory, TokenCategory as T, Usage
+from otel_cost.pricing.registry import PricingRegistry
+
+AT = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def quote_total(registry: PricingRegistry, model: str, usage: Usage, tier: str = "") -> D:
+    quote = registry.quote(model, usage, AT, tier)
+    assert quote.status is CostStatus.PRICED
+    assert quote.priced is not None
+    return quote.priced.total_usd
+
+
+def test_sonnet_plain_request(registry: PricingRegistry) -> None:
+    # claude-sonnet-4-5: input 3e-06, output 1.5e-05, cache read 3e-07,
+    # cache write 3.75e-06, 1-hour write 6e-06.
+    usage = Usage(
+        tokens={
+            T.INPUT: 1000,
+            T.CACHE_READ: 50_000,
+            T.CACHE_WRITE_5M: 2000,
+            T.CACHE_WRITE_1H: 1000,
+            T.OUTPUT: 800,
+        }
+    )
+    expected = (
+        1000 * D("0.000003")
+        + 50_000 * D("0.0000003")
+        + 2000 * D("0.00000375")
+        + 1000 * D("0.000006")
+        + 800 * D("0.000015")
+    )
+    assert quote_total(registry, "claude-sonnet-4-5", usage) == expected
+    assert expected == D("0.0435")
+
+
+def test_long_context_tier_moves_whole_request(registry: PricingRegistry) -> None:
+    # Prompt = 1000 + 199_500 + 500 = 201_000 > 200k: every category takes
+    # its _above_200k_tokens rate (input 6e-06, read 6e-07, write 7.5e-06,
+    # output 2.25e-05).
+    usage = Usage(
+        tokens={T.INPUT: 1000, T.CACHE_READ: 199_500, T.CACHE_WRITE_5M: 500, T.OUTPUT: 100}
+    )
+    expected = (
+        1000 * D("0.000006")
+        + 199_500 * D("0.0000006")
+        + 500 * D("0.0000075")
+        + 100 * D("0.0000225")
+    )
+    assert quote_total(registry, "claude-sonnet-4-5", usage) == expected
+
+
+def test_prompt_at_threshold_stays_base(registry: PricingRegistry) -> None:
+    usage = Usage(tokens={T.INPUT: 200_000, T.OUTPUT: 10})
+    expected = 200_000 * D("0.000003") + 10 * D("0.000015")
+    assert quote_total(registry, "claude-sonnet-4-5", usage) == expected
+
+
+def test_one_hour_write_tiered_rate(registry: PricingRegistry) -> None:
+    # Above 200k the 1-hour write uses
+    # cache_creation_input_token_cost_above_1hr_above_200k_tokens = 1.2e-05.
+    usage = Usage(tokens={T.INPUT: 150_000, T.CACHE_WRITE_1H: 60_000})
+    expected = 150_000 * D("0.000006") + 60_000 * D("0.000012")
+    assert quote_total(registry, "claude-sonnet-4-5", usage) == expected
+
+
+def test_gpt_tier_272k_threshold(registry: PricingRegistry) -> None:
+    # gpt-5.5 above 272k: input 1e-05, cache read 1e-06, output 4.5e-05.
+    usage = Usage(tokens={T.INPUT: 100_000, T.CACHE_READ: 180_000, T.OUTPUT: 1000})
+    expected = 100_000 * D("0.00001") + 180_000 * D("0.000001") + 1000 * D("0.000045")
+    assert quote_total(registry, "gpt-5.5", usage) == expected
+
+
+def test_reasoning_without_rate_uses_output(registry: PricingRegistry) -> None:
+    # gpt-5 has no reasoning rate: reasoning is priced at output 1e-05.
+    usage = Usage(tokens={T.INPUT: 10, T.OUTPUT: 5, T.REASONING: 20})
+    expected = 10 * D("0.00000125") + 25 * D("0.00001")
+    assert quote_total(registry, "gpt-5", usage) == expected
+
+
+def test_cache_write_without_rate_uses_input(registry: PricingRegistry) -> None:
+    # gpt-5 has no cache-write rate: writes cost plain input, no multiplier.
+    usage = Usage(tokens={T.CACHE_WRITE_5M: 1000})
+    assert quote_total(registry, "gpt-5", usage) == 1000 * D("0.00000125")
+
+
+def test_one_hour_without_rate_uses_write(registry: PricingRegistry) -> None:
+    # gemini-2.5-pro has no 1-hour and no 5-minute write rate under 200k:
+    # the 1-hour write falls back to plain input 1.25e-06.
+    usage = Usage(tokens={T.CACHE_WRITE_1H: 1000})
+    assert quote_total(registry, "gemini-2.5-pro", usage) == 1000 * D("0.00000125")
+
+
+@pytest.mark.parametrize(
+    ("tier", "input_rate", "output_rate"),
+    [
+        ("priority", "0.00001", "0.00006"),
+        ("flex", "0.0000025", "0.000015"),
+        ("batch", "0.0000025", "0.000015"),
+        ("standard", "0.000005", "0.00003"),
+    ],
+)
+def test_service_tier_rates(
+    registry: PricingRegistry, tier: str, input_rate: str, output_rate: str
+) -> None:
+    usage = Usage(tokens={T.INPUT: 1000, T.OUTPUT: 100})
+    expected = 1000 * D(input_rate) + 100 * D(output_rate)
+    assert quote_total(registry, "gpt-5.5", usage, tier) == expected
+
+
+def test_priority_cache_read_rate(registry: PricingRegistry) -> None:
+    usage = Usage(tokens={T.CACHE_READ: 1000})
+    assert quote_total(registry, "gpt-5.5", usage, "priority") == 1000 * D("0.000001")
+
+
+def test_web_search_per_query_fee(registry: PricingRegistry) -> None:
+    usage = Usage(tokens={T.INPUT: 100}, fees={FeeCategory.WEB_SEARCH: 3})
+    expected = 100 * D("0.000003") + 3 * D("0.01")
+    assert quote_total(registry, "claude-sonnet-4-5", usage) == expected
+
+
+def test_unknown_model_is_unpriced(registry: PricingRegistry) -> None:
+    quote = registry.quote("my-private-model", Usage(tokens={T.INPUT: 10}), AT)
+    assert quote.status is CostStatus.UNPRICED
+    assert quote.priced is None
+    assert quote.resolved_model is None
+
+
+def test_card_in_force_at_event_time(registry: PricingRegistry) -> None:
+    assert registry.card_at(AT).version == "litellm-2026-07-24"
