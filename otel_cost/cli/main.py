@@ -10,10 +10,12 @@ import click
 
 from otel_cost import __version__
 from otel_cost.cli.import_ import import_command
+from otel_cost.cli.menubar import menubar_command
 from otel_cost.cli.price import price_command
 from otel_cost.cli.pricing import pricing_group
 from otel_cost.cli.quickstart import quickstart_command
 from otel_cost.cli.report import report_command
+from otel_cost.cli.top import top_command
 from otel_cost.errors import OtelCostError
 
 
@@ -47,6 +49,8 @@ cli.add_command(pricing_group)
 cli.add_command(import_command)
 cli.add_command(report_command)
 cli.add_command(quickstart_command)
+cli.add_command(top_command)
+cli.add_command(menubar_command)
 
 
 def main() -> None:

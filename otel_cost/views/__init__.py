@@ -1,0 +1,1 @@
+"""Views of the spend: the ``otel-cost top`` terminal dashboard and the menubar."""

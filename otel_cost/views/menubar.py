@@ -1,0 +1,105 @@
+"""Menubar plugin output for SwiftBar and xbar (macOS) and Argos (GNOME Shell).
+
+Both formats print the title on the first line, then ``---``, then one
+dropdown item per line; ``|`` separates an item's text from its parameters.
+SwiftBar and xbar run a command with ``shell=`` plus ``param1=`` and so on,
+Argos with ``bash='...'``; ``terminal=true`` opens it in a terminal in all
+three, ``color=`` sets the text colour and ``refresh=true`` reruns the plugin.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from decimal import Decimal
+
+from otel_cost.views.display import STATE_COLOURS, money, percent
+from otel_cost.views.model import BudgetLine, BudgetState, DayStatus, worst_state
+
+FORMATS = ("swiftbar", "argos")
+#: Dropdown lines shown per project before the rest are summed into one line.
+MAX_PROJECT_LINES = 12
+STATE_MARKS = {
+    BudgetState.NONE: "",
+    BudgetState.GREEN: "●",
+    BudgetState.AMBER: "▲",
+    BudgetState.RED: "■",
+}
+
+
+def top_command() -> list[str]:
+    """Return the command line that starts ``otel-cost top``."""
+    executable = shutil.which("otel-cost")
+    if executable:
+        return [executable, "top"]
+    return [sys.executable, "-m", "otel_cost", "top"]
+
+
+def render(status: DayStatus, output_format: str, command: list[str]) -> str:
+    """Return the plugin output for ``status`` in ``output_format``."""
+    state = worst_state(status.budgets or [])
+    lines = [_title(status, state), "---"]
+    lines += _project_lines(status)
+    lines.append("---")
+    lines += _budget_lines(status.budgets)
+    lines.append("---")
+    lines.append(_run_item("Open otel-cost top", command, output_format))
+    lines.append(f"Read via {status.source} at {status.taken_at:%H:%M:%S} | size=11")
+    lines.append("Refresh | refresh=true")
+    return "\n".join(lines) + "\n"
+
+
+def _title(status: DayStatus, state: BudgetState) -> str:
+    mark = STATE_MARKS[state]
+    text = f"{mark} {money(status.today.cost_usd)}".strip()
+    if status.today.unpriced_events:
+        text += " ?"
+    return f"{text} | color={STATE_COLOURS[state]}"
+
+
+def _project_lines(status: DayStatus) -> list[str]:
+    if not status.projects:
+        return ["No spend today | color=#9e9e9e"]
+    states = {line.name: line.state for line in status.budgets or []}
+    lines = [f"Today {money(status.today.cost_usd)}"]
+    shown = status.projects[:MAX_PROJECT_LINES]
+    for row in shown:
+        colour = STATE_COLOURS[states.get(row.key, BudgetState.NONE)]
+        name = _clean(row.key or "(no project)")
+        lines.append(f"{name}: {money(row.cost_usd)} | color={colour}")
+    rest = status.projects[MAX_PROJECT_LINES:]
+    if rest:
+        others = sum((row.cost_usd for row in rest), Decimal(0))
+        lines.append(f"{len(rest)} more projects: {money(others)}")
+    if status.today.unpriced_events:
+        count = status.today.unpriced_events
+        lines.append(
+            f"{count} unpriced events today | color={STATE_COLOURS[BudgetState.RED]}"
+        )
+    return lines
+
+
+def _budget_lines(budgets: list[BudgetLine] | None) -> list[str]:
+    if not budgets:
+        return ["No budgets | color=#9e9e9e"]
+    lines = []
+    for line in budgets:
+        used = percent(line.spent_usd, line.limit_usd)
+        text = f"{_clean(line.name or line.scope)} budget: {used} used, "
+        text += f"{money(line.remaining_usd)} left"
+        lines.append(f"{text} | color={STATE_COLOURS[line.state]}")
+    return lines
+
+
+def _run_item(text: str, command: list[str], output_format: str) -> str:
+    if output_format == "argos":
+        return f"{text} | bash={shlex.quote(shlex.join(command))} terminal=true"
+    params = [f"shell={shlex.quote(command[0])}"]
+    params += [f"param{i}={shlex.quote(arg)}" for i, arg in enumerate(command[1:], 1)]
+    return f"{text} | {' '.join(params)} terminal=true"
+
+
+def _clean(text: str) -> str:
+    # A "|" in a project name would start the parameter list; "---" a separator.
+    return text.replace("|", "/").replace("\n", " ").removeprefix("---")
