@@ -15,7 +15,11 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-CLAUDE_MODELS = ["claude-sonnet-4-5-20250929", "claude-opus-4-8", "claude-haiku-4-5-20251001"]
+CLAUDE_MODELS = [
+    "claude-sonnet-4-5-20250929",
+    "claude-opus-4-8",
+    "claude-haiku-4-5-20251001",
+]
 CODEX_MODELS = ["gpt-5.5", "gpt-5"]
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
@@ -145,7 +149,9 @@ class CodexWriter:
             if self.rng.random() < 0.3:
                 lines.append(dumps(event))  # Codex repeats unchanged totals
         text = "\n".join(lines) + "\n"
-        (directory / f"rollout-{stamp(ts)[:19].replace(':', '-')}-{session_id}.jsonl").write_text(text)
+        (
+            directory / f"rollout-{stamp(ts)[:19].replace(':', '-')}-{session_id}.jsonl"
+        ).write_text(text)
         return len(text)
 
 

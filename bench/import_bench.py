@@ -14,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -38,7 +37,10 @@ MEASURE = (
 def measure(command: list[str], env: dict[str, str]) -> tuple[dict[str, float], str]:
     """Run ``command`` in a fresh process; return its timing and its stdout."""
     done = subprocess.run(
-        [sys.executable, "-c", MEASURE, *command], capture_output=True, text=True, env=env
+        [sys.executable, "-c", MEASURE, *command],
+        capture_output=True,
+        text=True,
+        env=env,
     )
     figures = json.loads(done.stderr.strip().splitlines()[-1])
     if figures["rc"] != 0:
@@ -55,7 +57,11 @@ def append_one_percent(root: Path) -> int:
     files = sorted((root / "claude").rglob("*.jsonl"))
     added = 0
     for number, path in enumerate(files[: max(len(files) // 100, 1)]):
-        lines = [line for line in path.read_text().splitlines() if '"type":"assistant"' in line]
+        lines = [
+            line
+            for line in path.read_text().splitlines()
+            if '"type":"assistant"' in line
+        ]
         if not lines:
             continue
         record = json.loads(lines[-1])
@@ -100,7 +106,10 @@ def claude_total(store: Path, env: dict[str, str]) -> Decimal:
          "--format", "json", "--tz", "UTC"], env,
     )  # fmt: skip
     rows = json.loads(output)["rows"]
-    return sum((Decimal(row["cost_usd"]) for row in rows if row["key"] == "claude-code"), Decimal(0))
+    return sum(
+        (Decimal(row["cost_usd"]) for row in rows if row["key"] == "claude-code"),
+        Decimal(0),
+    )
 
 
 def by_model(store: Path, env: dict[str, str]) -> dict[str, tuple[Decimal, int]]:
@@ -146,7 +155,9 @@ def run_ccusage(root: Path, size: int) -> dict | None:  # type: ignore[type-arg]
         "seconds": round(figures["seconds"], 3),
         "mb_per_s": round(size / 1e6 / figures["seconds"], 1),
         "peak_mib": round(figures["peak_kib"] / 1024, 1),
-        "total_usd": str(Decimal(str(totals["totalCost"])).quantize(Decimal("0.000001"))),
+        "total_usd": str(
+            Decimal(str(totals["totalCost"])).quantize(Decimal("0.000001"))
+        ),
         "output_tokens": totals["outputTokens"],
     }
     emit("ccusage", result)
@@ -155,8 +166,12 @@ def run_ccusage(root: Path, size: int) -> dict | None:  # type: ignore[type-arg]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--megabytes", type=int, default=300, help="History size to generate.")
-    parser.add_argument("--keep", type=Path, default=None, help="Reuse or keep this directory.")
+    parser.add_argument(
+        "--megabytes", type=int, default=300, help="History size to generate."
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="Reuse or keep this directory."
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="otel-cost-bench-"))
     root, store = work / "history", work / "store"
@@ -171,7 +186,9 @@ def main() -> None:
     cold = run_otel_cost("claude-code", claude, store, env, claude_size, "import_cold")
     run_otel_cost("codex", codex, store, env, codex_size, "import_cold")
     added = append_one_percent(root)
-    incremental = run_otel_cost("claude-code", claude, store, env, added, "import_incremental")
+    incremental = run_otel_cost(
+        "claude-code", claude, store, env, added, "import_incremental"
+    )
     unchanged = run_otel_cost("claude-code", claude, store, env, 0, "import_unchanged")
     ours = claude_total(store, env)
     peer = run_ccusage(root, claude_size)
@@ -194,12 +211,16 @@ def main() -> None:
     if peer:
         print(f"ccusage Claude Code total:   ${peer['total_usd']}")
         emit("totals", {"otel_cost_usd": str(ours), "ccusage_usd": peer["total_usd"]})
-        print(f"\n{'model':<30}{'otel-cost $':>14}{'ccusage $':>14}{'out tok':>12}{'ccu out':>12}")
+        print(
+            f"\n{'model':<30}{'otel-cost $':>14}{'ccusage $':>14}{'out tok':>12}{'ccu out':>12}"
+        )
         for model, (cost, tokens) in sorted(by_model(store, env).items()):
             if model.startswith("gpt"):
                 continue
             peer_cost, peer_tokens = peer["by_model"].get(model, ["-", "-"])
-            print(f"{model:<30}{cost:>14.6f}{peer_cost:>14}{tokens:>12}{peer_tokens:>12}")
+            print(
+                f"{model:<30}{cost:>14.6f}{peer_cost:>14}{tokens:>12}{peer_tokens:>12}"
+            )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

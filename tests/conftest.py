@@ -33,7 +33,12 @@ def isolated_dirs(
     monkeypatch.setenv("OTEL_COST_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("OTEL_COST_CLICKHOUSE_URL", engine_dsn)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "GEMINI_CLI_HOME", "OTEL_COST_PRICING_FILE"):
+    for name in (
+        "CLAUDE_CONFIG_DIR",
+        "CODEX_HOME",
+        "GEMINI_CLI_HOME",
+        "OTEL_COST_PRICING_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -44,7 +49,9 @@ def database() -> str:
 
 
 @pytest.fixture
-def store(engine_dsn: str, database: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+def store(
+    engine_dsn: str, database: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
     """A freshly migrated store in its own database."""
     monkeypatch.setenv("OTEL_COST_CLICKHOUSE_DATABASE", database)
     opened = open_store(engine_dsn, database)

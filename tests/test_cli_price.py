@@ -22,15 +22,26 @@ def test_price_anthropic_contract() -> None:
         "output_tokens": 412,
         "cache_creation_input_tokens": 18240,
         "cache_read_input_tokens": 96310,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 18240},
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": 0,
+            "ephemeral_1h_input_tokens": 18240,
+        },
     }
     code, payload = run_price(
-        "--model", "claude-opus-4-8", "--usage-format", "anthropic", "--usage", json.dumps(usage)
+        "--model",
+        "claude-opus-4-8",
+        "--usage-format",
+        "anthropic",
+        "--usage",
+        json.dumps(usage),
     )
     assert code == 0
     # claude-opus-4-8: input 5e-06, read 5e-07, 1-hour write 1e-05, output 2.5e-05.
-    expected = 6 * D("0.000005") + 96310 * D("0.0000005") + 18240 * D("0.00001") + 412 * D(
-        "0.000025"
+    expected = (
+        6 * D("0.000005")
+        + 96310 * D("0.0000005")
+        + 18240 * D("0.00001")
+        + 412 * D("0.000025")
     )
     assert D(payload["total_usd"]) == expected
     assert payload["status"] == "priced"
@@ -63,7 +74,12 @@ def test_price_codex_priority_tier() -> None:
 
 def test_price_unknown_model_null_total() -> None:
     code, payload = run_price(
-        "--model", "gpt-5.9-preview", "--usage-format", "canonical", "--usage", '{"input": 5}'
+        "--model",
+        "gpt-5.9-preview",
+        "--usage-format",
+        "canonical",
+        "--usage",
+        '{"input": 5}',
     )
     assert code == 0
     assert payload["status"] == "unpriced"
@@ -73,14 +89,26 @@ def test_price_unknown_model_null_total() -> None:
 
 def test_price_bedrock_arn_unpriced() -> None:
     arn = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/x1"
-    code, payload = run_price("--model", arn, "--usage-format", "canonical", "--usage", '{"input": 5}')
+    code, payload = run_price(
+        "--model", arn, "--usage-format", "canonical", "--usage", '{"input": 5}'
+    )
     assert code == 0
     assert payload["status"] == "unpriced"
 
 
 def test_price_invalid_usage_exits_nonzero() -> None:
     result = CliRunner().invoke(
-        cli, ["price", "--model", "gpt-5", "--usage-format", "openai", "--usage", "{oops", "--json"]
+        cli,
+        [
+            "price",
+            "--model",
+            "gpt-5",
+            "--usage-format",
+            "openai",
+            "--usage",
+            "{oops",
+            "--json",
+        ],
     )
     assert result.exit_code == 2
     assert "not valid JSON" in result.output

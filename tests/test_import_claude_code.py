@@ -25,7 +25,11 @@ HAIKU = {"input": D("0.000001"), "output": D("0.000005")}
 
 
 def assistant(
-    message_id: str | None, model: str, ts: str, usage: dict[str, Any], request_id: str | None = "req_1"
+    message_id: str | None,
+    model: str,
+    ts: str,
+    usage: dict[str, Any],
+    request_id: str | None = "req_1",
 ) -> str:
     record: dict[str, Any] = {
         "parentUuid": None, "isSidechain": False, "userType": "external", "cwd": CWD,
@@ -51,7 +55,10 @@ SONNET_USAGE = {
     "input_tokens": 10,
     "cache_read_input_tokens": 1000,
     "cache_creation_input_tokens": 200,
-    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 200},
+    "cache_creation": {
+        "ephemeral_5m_input_tokens": 0,
+        "ephemeral_1h_input_tokens": 200,
+    },
 }
 
 
@@ -124,7 +131,9 @@ def rollup(store: Store) -> tuple[D, int]:
     return row[0], row[1]
 
 
-def test_import_hand_computed_total(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_import_hand_computed_total(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     summary = run(store, registry, write_history(tmp_path / "claude"))
     expected = cost_a() + cost_b() + cost_c() + cost_d()
     assert totals(store) == (expected, 4)
@@ -135,7 +144,9 @@ def test_import_hand_computed_total(store: Store, registry: PricingRegistry, tmp
     assert summary.duplicates == 1
 
 
-def test_streamed_revisions_fold_to_final(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_streamed_revisions_fold_to_final(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     run(store, registry, write_history(tmp_path / "claude"))
     row = store.query_dicts(
         "SELECT ts, output_tokens, cache_write_1h_tokens, cost_usd FROM cost_events FINAL "
@@ -147,7 +158,9 @@ def test_streamed_revisions_fold_to_final(store: Store, registry: PricingRegistr
     assert row["cost_usd"] == cost_a()
 
 
-def test_subagent_belongs_to_parent(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_subagent_belongs_to_parent(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     run(store, registry, write_history(tmp_path / "claude"))
     row = store.query_dicts(
         "SELECT session_id, attributes, project FROM cost_events FINAL "
@@ -158,7 +171,9 @@ def test_subagent_belongs_to_parent(store: Store, registry: PricingRegistry, tmp
     assert row["project"] == "shop"
 
 
-def test_resumed_copy_counted_once(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_resumed_copy_counted_once(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     run(store, registry, write_history(tmp_path / "claude"))
     rows = store.query(
         "SELECT session_id, count() FROM cost_events FINAL WHERE event_id = 'claude-code:msg_B' "
@@ -167,12 +182,19 @@ def test_resumed_copy_counted_once(store: Store, registry: PricingRegistry, tmp_
     assert rows == [(SESSION, 1)]
 
 
-def test_synthetic_entries_not_calls(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_synthetic_entries_not_calls(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     run(store, registry, write_history(tmp_path / "claude"))
-    assert store.query("SELECT count() FROM cost_events WHERE model = '<synthetic>'")[0][0] == 0
+    assert (
+        store.query("SELECT count() FROM cost_events WHERE model = '<synthetic>'")[0][0]
+        == 0
+    )
 
 
-def test_reimport_changes_nothing(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_reimport_changes_nothing(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     root = write_history(tmp_path / "claude")
     run(store, registry, root)
     again = run(store, registry, root)
@@ -183,7 +205,9 @@ def test_reimport_changes_nothing(store: Store, registry: PricingRegistry, tmp_p
     assert rollup(store) == (expected, 4)
 
 
-def test_append_reads_only_new_bytes(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_append_reads_only_new_bytes(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     root = write_history(tmp_path / "claude")
     run(store, registry, root)
     path = root / "projects" / "-home-ana-src-shop" / f"{RESUMED}.jsonl"
@@ -198,14 +222,24 @@ def test_append_reads_only_new_bytes(store: Store, registry: PricingRegistry, tm
     assert summary.events == 1
     assert summary.inserted == 1
     offset = store.query(
-        "SELECT offset FROM import_progress FINAL WHERE path = %(path)s", {"path": str(path)}
+        "SELECT offset FROM import_progress FINAL WHERE path = %(path)s",
+        {"path": str(path)},
     )[0][0]
     assert offset == size_before + len(new_line) + 1
-    expected = cost_a() + cost_b() + cost_c() + cost_d() + 20 * OPUS["input"] + 2 * OPUS["output"]
+    expected = (
+        cost_a()
+        + cost_b()
+        + cost_c()
+        + cost_d()
+        + 20 * OPUS["input"]
+        + 2 * OPUS["output"]
+    )
     assert totals(store) == (expected, 5)
 
 
-def test_revision_across_runs_replaces(store: Store, registry: PricingRegistry, tmp_path: Path) -> None:
+def test_revision_across_runs_replaces(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
     root = write_history(tmp_path / "claude")
     path = root / "projects" / "-home-ana-src-shop" / f"{RESUMED}.jsonl"
     with path.open("a") as handle:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from otel_cost.errors import UsageFormatError
-from otel_cost.events import FeeCategory, TokenCategory as T
+from otel_cost.events import FeeCategory
+from otel_cost.events import TokenCategory as T
 from otel_cost.normalise.usage import convert
 
 
@@ -17,17 +18,27 @@ def test_anthropic_input_excludes_cache() -> None:
             "output_tokens": 412,
             "cache_creation_input_tokens": 18240,
             "cache_read_input_tokens": 96310,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 18240},
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 0,
+                "ephemeral_1h_input_tokens": 18240,
+            },
             "server_tool_use": {"web_search_requests": 2},
         },
     )
-    assert usage.tokens == {T.INPUT: 6, T.CACHE_READ: 96310, T.CACHE_WRITE_1H: 18240, T.OUTPUT: 412}
+    assert usage.tokens == {
+        T.INPUT: 6,
+        T.CACHE_READ: 96310,
+        T.CACHE_WRITE_1H: 18240,
+        T.OUTPUT: 412,
+    }
     assert usage.fees == {FeeCategory.WEB_SEARCH: 2}
     assert usage.total_tokens == 6 + 96310 + 18240 + 412
 
 
 def test_anthropic_without_split_is_5m() -> None:
-    usage = convert("anthropic", {"input_tokens": 1, "cache_creation_input_tokens": 500})
+    usage = convert(
+        "anthropic", {"input_tokens": 1, "cache_creation_input_tokens": 500}
+    )
     assert usage.tokens == {T.INPUT: 1, T.CACHE_WRITE_5M: 500}
 
 
@@ -36,7 +47,10 @@ def test_anthropic_split_remainder_is_5m() -> None:
         "anthropic",
         {
             "cache_creation_input_tokens": 900,
-            "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 500},
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": 100,
+                "ephemeral_1h_input_tokens": 500,
+            },
         },
     )
     assert usage.tokens == {T.CACHE_WRITE_5M: 400, T.CACHE_WRITE_1H: 500}
@@ -52,7 +66,12 @@ def test_openai_chat_includes_cache() -> None:
             "completion_tokens_details": {"reasoning_tokens": 200},
         },
     )
-    assert usage.tokens == {T.INPUT: 400, T.CACHE_READ: 600, T.OUTPUT: 100, T.REASONING: 200}
+    assert usage.tokens == {
+        T.INPUT: 400,
+        T.CACHE_READ: 600,
+        T.OUTPUT: 100,
+        T.REASONING: 200,
+    }
 
 
 def test_openai_responses_shape() -> None:
@@ -65,7 +84,12 @@ def test_openai_responses_shape() -> None:
             "output_tokens_details": {"reasoning_tokens": 30},
         },
     )
-    assert usage.tokens == {T.INPUT: 30, T.CACHE_READ: 20, T.OUTPUT: 10, T.REASONING: 30}
+    assert usage.tokens == {
+        T.INPUT: 30,
+        T.CACHE_READ: 20,
+        T.OUTPUT: 10,
+        T.REASONING: 30,
+    }
 
 
 def test_codex_cache_and_reasoning_inside() -> None:
@@ -100,7 +124,12 @@ def test_gemini_thoughts_outside_output() -> None:
             "thoughtsTokenCount": 1290,
         },
     )
-    assert usage.tokens == {T.INPUT: 7250, T.CACHE_READ: 40960, T.OUTPUT: 812, T.REASONING: 1290}
+    assert usage.tokens == {
+        T.INPUT: 7250,
+        T.CACHE_READ: 40960,
+        T.OUTPUT: 812,
+        T.REASONING: 1290,
+    }
 
 
 @pytest.mark.parametrize(
@@ -148,6 +177,8 @@ def test_canonical_names_pass_through() -> None:
         ("bogus", {}, "unknown usage format 'bogus'"),
     ],
 )  # fmt: skip
-def test_invalid_usage_names_field(usage_format: str, usage: dict, message: str) -> None:  # type: ignore[type-arg]
+def test_invalid_usage_names_field(
+    usage_format: str, usage: dict, message: str
+) -> None:  # type: ignore[type-arg]
     with pytest.raises(UsageFormatError, match=message):
         convert(usage_format, usage)

@@ -7,13 +7,16 @@ from decimal import Decimal as D
 
 import pytest
 
-from otel_cost.events import CostStatus, FeeCategory, TokenCategory as T, Usage
+from otel_cost.events import CostStatus, FeeCategory, Usage
+from otel_cost.events import TokenCategory as T
 from otel_cost.pricing.registry import PricingRegistry
 
 AT = datetime(2026, 11, 1, tzinfo=UTC)
 
 
-def quote_total(registry: PricingRegistry, model: str, usage: Usage, tier: str = "") -> D:
+def quote_total(
+    registry: PricingRegistry, model: str, usage: Usage, tier: str = ""
+) -> D:
     quote = registry.quote(model, usage, AT, tier)
     assert quote.status is CostStatus.PRICED
     assert quote.priced is not None
@@ -48,7 +51,12 @@ def test_long_context_tier_moves_whole_request(registry: PricingRegistry) -> Non
     # its _above_200k_tokens rate (input 6e-06, read 6e-07, write 7.5e-06,
     # output 2.25e-05).
     usage = Usage(
-        tokens={T.INPUT: 1000, T.CACHE_READ: 199_500, T.CACHE_WRITE_5M: 500, T.OUTPUT: 100}
+        tokens={
+            T.INPUT: 1000,
+            T.CACHE_READ: 199_500,
+            T.CACHE_WRITE_5M: 500,
+            T.OUTPUT: 100,
+        }
     )
     expected = (
         1000 * D("0.000006")

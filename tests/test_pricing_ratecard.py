@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 from otel_cost.errors import RateCardError
-from otel_cost.events import CostStatus, TokenCategory as T, Usage
-from otel_cost.pricing.registry import add_card, builtin_card, card_from_spec, load_registry
+from otel_cost.events import CostStatus, Usage
+from otel_cost.events import TokenCategory as T
+from otel_cost.pricing.registry import (
+    add_card,
+    builtin_card,
+    card_from_spec,
+    load_registry,
+)
 
 SUSPICIOUS = {
     "negative-model": {"input_cost_per_token": -1e-06, "output_cost_per_token": 2e-06},
@@ -65,7 +71,12 @@ def test_dated_card_prices_later_events(tmp_path: Path) -> None:
     path = write_card(
         tmp_path,
         "negotiated.json",
-        {"claude-opus-4-8": {"input_cost_per_token": 4e-06, "output_cost_per_token": 2e-05}},
+        {
+            "claude-opus-4-8": {
+                "input_cost_per_token": 4e-06,
+                "output_cost_per_token": 2e-05,
+            }
+        },
     )
     registry = load_registry([f"{path}@2026-10-01"])
     usage = Usage(tokens={T.INPUT: 1000})
@@ -79,7 +90,9 @@ def test_dated_card_prices_later_events(tmp_path: Path) -> None:
 
 
 def test_new_card_lacking_model_is_unpriced(tmp_path: Path) -> None:
-    path = write_card(tmp_path, "small.json", {"other": {"input_cost_per_token": 1e-06}})
+    path = write_card(
+        tmp_path, "small.json", {"other": {"input_cost_per_token": 1e-06}}
+    )
     registry = load_registry([f"{path}@2026-10-01"])
     quote = registry.quote(
         "claude-opus-4-8", Usage(tokens={T.INPUT: 1}), datetime(2026, 11, 1, tzinfo=UTC)
@@ -89,11 +102,18 @@ def test_new_card_lacking_model_is_unpriced(tmp_path: Path) -> None:
 
 def test_registry_add_persists_card(tmp_path: Path) -> None:
     path = write_card(
-        tmp_path, "discount.json", {"gpt-5.5": {"input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06}}
+        tmp_path,
+        "discount.json",
+        {"gpt-5.5": {"input_cost_per_token": 1e-06, "output_cost_per_token": 1e-06}},
     )
     add_card(path, date(2026, 12, 1), "discount-2026-12")
     registry = load_registry()
-    assert [card.version for card in registry.cards] == ["litellm-2026-07-24", "discount-2026-12"]
-    quote = registry.quote("gpt-5.5", Usage(tokens={T.OUTPUT: 10}), datetime(2026, 12, 2, tzinfo=UTC))
+    assert [card.version for card in registry.cards] == [
+        "litellm-2026-07-24",
+        "discount-2026-12",
+    ]
+    quote = registry.quote(
+        "gpt-5.5", Usage(tokens={T.OUTPUT: 10}), datetime(2026, 12, 2, tzinfo=UTC)
+    )
     assert quote.priced is not None
     assert quote.priced.total_usd == Decimal("0.00001")

@@ -12,18 +12,24 @@ import pytest
 from click.testing import CliRunner
 
 from otel_cost.cli.main import cli
-from otel_cost.events import CostEvent, TokenCategory as T, Usage
+from otel_cost.events import CostEvent, Usage
+from otel_cost.events import TokenCategory as T
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.reports.report import GROUPINGS, build_report, day_bounds
 from otel_cost.store import Store
 from otel_cost.store.writer import write_events
 
+OPUS = "claude-opus-4-8"
 # (id, time, harness, session, project, model, input, output)
 EVENTS = [
-    ("r1", datetime(2026, 11, 20, 22, 30, tzinfo=UTC), "claude-code", "s1", "shop", "claude-opus-4-8", 1000, 100),
-    ("r2", datetime(2026, 11, 21, 1, 15, tzinfo=UTC), "claude-code", "s1", "shop", "claude-opus-4-8", 2000, 0),
-    ("r3", datetime(2026, 11, 21, 9, 0, tzinfo=UTC), "codex", "s2", "api", "gpt-5.5", 4000, 1000),
-    ("r4", datetime(2026, 11, 21, 9, 5, tzinfo=UTC), "codex", "s2", "api", "mystery-model", 500, 50),
+    ("r1", datetime(2026, 11, 20, 22, 30, tzinfo=UTC), "claude-code", "s1", "shop", OPUS,
+     1000, 100),
+    ("r2", datetime(2026, 11, 21, 1, 15, tzinfo=UTC), "claude-code", "s1", "shop", OPUS,
+     2000, 0),
+    ("r3", datetime(2026, 11, 21, 9, 0, tzinfo=UTC), "codex", "s2", "api", "gpt-5.5",
+     4000, 1000),
+    ("r4", datetime(2026, 11, 21, 9, 5, tzinfo=UTC), "codex", "s2", "api", "mystery-model",
+     500, 50),
 ]  # fmt: skip
 # claude-opus-4-8: 5e-06 in, 2.5e-05 out; gpt-5.5: 5e-06 in, 3e-05 out.
 COST_R1 = 1000 * D("0.000005") + 100 * D("0.000025")
@@ -37,8 +43,13 @@ def loaded(store: Store, registry: PricingRegistry) -> Store:
     events = [
         registry.price_event(
             CostEvent(
-                event_id=event_id, ts=ts, harness=harness, source="import",
-                session_id=session, project=project, model=model,
+                event_id=event_id,
+                ts=ts,
+                harness=harness,
+                source="import",
+                session_id=session,
+                project=project,
+                model=model,
                 usage=Usage(tokens={T.INPUT: tokens_in, T.OUTPUT: tokens_out}),
             )  # fmt: skip
         )
@@ -67,10 +78,15 @@ def test_days_follow_time_zone(loaded: Store) -> None:
     utc = {row.key: row.cost_usd for row in build_report(loaded, "day", "UTC").rows}
     assert utc == {"2026-11-20": COST_R1, "2026-11-21": COST_R2 + COST_R3}
     # In New York (UTC-5) the 01:15 UTC event still falls on the 20th.
-    new_york = {row.key: row.cost_usd for row in build_report(loaded, "day", "America/New_York").rows}
+    new_york = {
+        row.key: row.cost_usd
+        for row in build_report(loaded, "day", "America/New_York").rows
+    }
     assert new_york == {"2026-11-20": COST_R1 + COST_R2, "2026-11-21": COST_R3}
     # In Tokyo (UTC+9) the 22:30 UTC event is already on the 21st.
-    tokyo = {row.key: row.cost_usd for row in build_report(loaded, "day", "Asia/Tokyo").rows}
+    tokyo = {
+        row.key: row.cost_usd for row in build_report(loaded, "day", "Asia/Tokyo").rows
+    }
     assert tokyo == {"2026-11-21": COST_R1 + COST_R2 + COST_R3}
 
 
@@ -92,7 +108,18 @@ def test_unpriced_row_shows_null_cost(loaded: Store) -> None:
 def test_cli_json_and_csv(loaded: Store, engine_dsn: str) -> None:
     runner = CliRunner()
     result = runner.invoke(
-        cli, ["report", "--db", engine_dsn, "--by", "harness", "--tz", "UTC", "--format", "json"]
+        cli,
+        [
+            "report",
+            "--db",
+            engine_dsn,
+            "--by",
+            "harness",
+            "--tz",
+            "UTC",
+            "--format",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
@@ -101,7 +128,18 @@ def test_cli_json_and_csv(loaded: Store, engine_dsn: str) -> None:
     keys = {row["key"]: D(row["cost_usd"]) for row in payload["rows"]}
     assert keys == {"claude-code": COST_R1 + COST_R2, "codex": COST_R3}
     result = runner.invoke(
-        cli, ["report", "--db", engine_dsn, "--by", "project", "--tz", "UTC", "--format", "csv"]
+        cli,
+        [
+            "report",
+            "--db",
+            engine_dsn,
+            "--by",
+            "project",
+            "--tz",
+            "UTC",
+            "--format",
+            "csv",
+        ],
     )
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert {row["project"]: D(row["cost_usd"]) for row in rows} == {
@@ -111,13 +149,17 @@ def test_cli_json_and_csv(loaded: Store, engine_dsn: str) -> None:
 
 
 def test_cli_table_says_unpriced(loaded: Store, engine_dsn: str) -> None:
-    result = CliRunner().invoke(cli, ["report", "--db", engine_dsn, "--by", "model", "--tz", "UTC"])
+    result = CliRunner().invoke(
+        cli, ["report", "--db", engine_dsn, "--by", "model", "--tz", "UTC"]
+    )
     assert result.exit_code == 0, result.output
     assert "1 events are unpriced" in result.output
     assert "$0.07" in result.output  # 0.0675 rounds half up to 0.07
 
 
 def test_cli_rejects_unknown_zone(engine_dsn: str) -> None:
-    result = CliRunner().invoke(cli, ["report", "--db", engine_dsn, "--tz", "Mars/Olympus"])
+    result = CliRunner().invoke(
+        cli, ["report", "--db", engine_dsn, "--tz", "Mars/Olympus"]
+    )
     assert result.exit_code == 1
     assert "unknown time zone 'Mars/Olympus'" in result.output

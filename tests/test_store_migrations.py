@@ -11,7 +11,10 @@ from otel_cost.store.migrations import EMBEDDED_TTL, load_migrations, render
 
 
 def test_migrations_recorded_once(store: Store, engine_dsn: str, database: str) -> None:
-    versions = [row[0] for row in store.query("SELECT version FROM schema_migrations ORDER BY version")]
+    versions = [
+        row[0]
+        for row in store.query("SELECT version FROM schema_migrations ORDER BY version")
+    ]
     assert versions == [migration.version for migration in load_migrations()]
     again = open_store(engine_dsn, database)
     count = again.query("SELECT count() FROM schema_migrations")[0][0]
@@ -33,10 +36,21 @@ def test_server_ttl_uses_storage_policy() -> None:
     assert EMBEDDED_TTL not in rendered
 
 
-def test_second_process_gets_clear_message(store: Store, engine_dsn: str, tmp_path: Path) -> None:
+def test_second_process_gets_clear_message(
+    store: Store, engine_dsn: str, tmp_path: Path
+) -> None:
     # This test process holds the embedded store; another process must be told so.
     result = subprocess.run(
-        [sys.executable, "-m", "otel_cost", "report", "--db", engine_dsn, "--tz", "UTC"],
+        [
+            sys.executable,
+            "-m",
+            "otel_cost",
+            "report",
+            "--db",
+            engine_dsn,
+            "--tz",
+            "UTC",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal as D
 
-from otel_cost.events import CostEvent, TokenCategory as T, Usage
+from otel_cost.events import CostEvent, Usage
+from otel_cost.events import TokenCategory as T
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store import Store
 from otel_cost.store.writer import write_events
@@ -13,7 +14,9 @@ from otel_cost.store.writer import write_events
 TS = datetime(2026, 11, 20, 10, 7, 30, tzinfo=UTC)
 
 
-def make_event(event_id: str, input_tokens: int, output_tokens: int, **extra: object) -> CostEvent:
+def make_event(
+    event_id: str, input_tokens: int, output_tokens: int, **extra: object
+) -> CostEvent:
     event = CostEvent(
         event_id=event_id,
         ts=TS,
@@ -33,7 +36,9 @@ def raw_total(store: Store) -> tuple[D, int]:
 
 
 def rollup_total(store: Store) -> tuple[D, int, int]:
-    row = store.query("SELECT sum(cost_usd), sum(events), sum(output_tokens) FROM cost_rollup_15m")[0]
+    row = store.query(
+        "SELECT sum(cost_usd), sum(events), sum(output_tokens) FROM cost_rollup_15m"
+    )[0]
     return row[0], row[1], row[2]
 
 
@@ -50,13 +55,17 @@ def test_resend_is_skipped(store: Store, registry: PricingRegistry) -> None:
 
 def test_grown_revision_replaces_once(store: Store, registry: PricingRegistry) -> None:
     write_events(store, [registry.price_event(make_event("e2", 1000, 10))])
-    later = make_event("e2", 1000, 500, ts=datetime(2026, 11, 20, 11, 0, tzinfo=UTC), session_id="s2")
+    later = make_event(
+        "e2", 1000, 500, ts=datetime(2026, 11, 20, 11, 0, tzinfo=UTC), session_id="s2"
+    )
     result = write_events(store, [registry.price_event(later)])
     assert result.replaced == 1
     # 1000 x 5e-06 + 500 x 2.5e-05 = 0.0175
     assert raw_total(store) == (D("0.0175"), 1)
     assert rollup_total(store) == (D("0.0175"), 1, 500)
-    row = store.query("SELECT ts, session_id FROM cost_events FINAL WHERE event_id = 'e2'")[0]
+    row = store.query(
+        "SELECT ts, session_id FROM cost_events FINAL WHERE event_id = 'e2'"
+    )[0]
     assert row[0].replace(tzinfo=UTC) == TS
     assert row[1] == "s1"
     # The first revision cost 1000 x 5e-06 + 10 x 2.5e-05 = 0.00525.

@@ -11,7 +11,7 @@ import click
 from otel_cost.capture.importers import get_importer, importer_names
 from otel_cost.capture.importers.runner import ImportRun, ImportSummary
 from otel_cost.cli.common import db_option, decimal_text, pricing_option, print_json
-from otel_cost.pricing.registry import load_registry
+from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.store import Store, open_store
 
 
@@ -51,10 +51,13 @@ def import_command(
 
 
 def run_imports(
-    store: Store, registry: Any, names: list[str], paths: list[Path]
+    store: Store, registry: PricingRegistry, names: list[str], paths: list[Path]
 ) -> list[ImportSummary]:
     """Run each named importer and return their summaries."""
-    return [ImportRun(store, registry, get_importer(name)).run(paths or None) for name in names]
+    return [
+        ImportRun(store, registry, get_importer(name)).run(paths or None)
+        for name in names
+    ]
 
 
 def summary_payload(summaries: list[ImportSummary]) -> dict[str, Any]:
@@ -83,14 +86,20 @@ def print_summaries(summaries: list[ImportSummary]) -> None:
     """Print one line per importer."""
     for summary in summaries:
         if summary.files == 0:
-            click.echo(f"{summary.importer:<12} no files found in {', '.join(summary.roots)}")
+            click.echo(
+                f"{summary.importer:<12} no files found in {', '.join(summary.roots)}"
+            )
             continue
         click.echo(
             f"{summary.importer:<12} {summary.files} files ({summary.files_read} read), "
             f"{summary.inserted} new events, {summary.replaced} updated, "
             f"{summary.duplicates} duplicates skipped, {summary.bad_lines} bad lines, "
             f"${summary.cost_usd.quantize(Decimal('0.01'))} added"
-            + (f", {summary.unpriced_events} unpriced" if summary.unpriced_events else "")
+            + (
+                f", {summary.unpriced_events} unpriced"
+                if summary.unpriced_events
+                else ""
+            )
         )
         for message in summary.errors[:5]:
             click.echo(f"  warning: {message}", err=True)

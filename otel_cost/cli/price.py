@@ -15,7 +15,9 @@ from otel_cost.pricing.registry import Quote, load_registry
 
 
 @click.command("price")
-@click.option("--model", required=True, help="Model id as the provider or agent names it.")
+@click.option(
+    "--model", required=True, help="Model id as the provider or agent names it."
+)
 @click.option(
     "--usage-format",
     required=True,
@@ -29,7 +31,9 @@ from otel_cost.pricing.registry import Quote, load_registry
     default="standard",
     help="Service tier the request ran on.",
 )
-@click.option("--at", "at_text", default=None, help="Request time (ISO 8601); default now.")
+@click.option(
+    "--at", "at_text", default=None, help="Request time (ISO 8601); default now."
+)
 @pricing_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def price_command(
@@ -45,7 +49,9 @@ def price_command(
     try:
         raw = orjson.loads(usage_text)
     except orjson.JSONDecodeError as exc:
-        raise click.BadParameter(f"not valid JSON: {exc}", param_hint="--usage") from None
+        raise click.BadParameter(
+            f"not valid JSON: {exc}", param_hint="--usage"
+        ) from None
     usage = convert(usage_format, raw)
     at = parse_instant(at_text, "--at") if at_text else datetime.now(UTC)
     quote = load_registry(pricing_files).quote(model, usage, at, service_tier)
@@ -64,7 +70,9 @@ def quote_payload(quote: Quote) -> dict[str, Any]:
         "model": quote.model,
         "resolved_model": quote.resolved_model,
         "status": quote.status.value,
-        "total_usd": decimal_text(quote.priced.total_usd) if priced and quote.priced else None,
+        "total_usd": decimal_text(quote.priced.total_usd)
+        if priced and quote.priced
+        else None,
         "pricing_version": quote.pricing_version,
         "lines": [
             {
@@ -82,7 +90,9 @@ def quote_payload(quote: Quote) -> dict[str, Any]:
 
 
 def _print_text(payload: dict[str, Any]) -> None:
-    click.echo(f"model    {payload['model']} -> {payload['resolved_model'] or '(not found)'}")
+    click.echo(
+        f"model    {payload['model']} -> {payload['resolved_model'] or '(not found)'}"
+    )
     click.echo(f"card     {payload['pricing_version']}")
     for line in payload["lines"]:
         click.echo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -12,7 +13,6 @@ from otel_cost.pricing.ratecard import RateCard
 from otel_cost.pricing.registry import (
     BUILTIN_VERSION,
     add_card,
-    builtin_card,
     load_registry,
 )
 
@@ -30,10 +30,14 @@ def pricing_group() -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Date (UTC) from which the card prices events.",
 )
-@click.option("--version", "version", default=None, help="Version name; default from the file.")
+@click.option(
+    "--version", "version", default=None, help="Version name; default from the file."
+)
 def add_command(path: Path, effective: date, version: str | None) -> None:
     """Add a LiteLLM-format rate card to the registry."""
-    card = add_card(path, effective.date() if hasattr(effective, "date") else effective, version)
+    card = add_card(
+        path, effective.date() if hasattr(effective, "date") else effective, version
+    )
     click.echo(
         f"added rate card {card.version}: {len(card.models)} models, "
         f"in force from {card.effective_from.date().isoformat()}"
@@ -46,7 +50,7 @@ def add_command(path: Path, effective: date, version: str | None) -> None:
 def list_command(as_json: bool) -> None:
     """List every rate-card version, oldest first."""
     registry = load_registry()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "version": card.version,
             "effective_from": card.effective_from.isoformat(),
@@ -92,14 +96,18 @@ def show_command(version: str, model: str | None, as_json: bool) -> None:
     if as_json:
         print_json(payload)
         return
-    click.echo(f"{card.version}: {len(card.models)} models from {card.effective_from.date()}")
+    click.echo(
+        f"{card.version}: {len(card.models)} models from {card.effective_from.date()}"
+    )
     _print_findings(card)
 
 
 def _show_model(card: RateCard, model: str, as_json: bool) -> None:
     rates = card.lookup(model)
     if rates is None:
-        raise click.BadParameter(f"model {model!r} not in {card.version}", param_hint="--model")
+        raise click.BadParameter(
+            f"model {model!r} not in {card.version}", param_hint="--model"
+        )
     fields = {key: decimal_text(value) for key, value in sorted(rates.fields.items())}
     if as_json:
         print_json({"model": model, "provider": rates.provider, "rates": fields})
@@ -110,7 +118,9 @@ def _show_model(card: RateCard, model: str, as_json: bool) -> None:
 
 def _print_findings(card: RateCard) -> None:
     for finding in card.findings:
-        click.echo(f"warning: {finding.model}: {finding.field}: {finding.message}", err=True)
+        click.echo(
+            f"warning: {finding.model}: {finding.field}: {finding.message}", err=True
+        )
 
 
 @pricing_group.command("check")
@@ -124,6 +134,3 @@ def check_command(path: Path) -> None:
     _print_findings(card)
     if card.findings:
         raise SystemExit(1)
-
-
-__all__ = ["pricing_group", "builtin_card"]

@@ -13,15 +13,15 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from otel_cost import config
 from otel_cost.capture.importers import get_importer, importer_names
+from otel_cost.capture.importers.runner import ImportSummary
 from otel_cost.cli.common import db_option, pricing_option
 from otel_cost.cli.import_ import print_summaries, run_imports
 from otel_cost.cli.report import emit_report
-from otel_cost.pricing.registry import load_registry
+from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.reports.report import build_report
 from otel_cost.reports.timezones import local_timezone
-from otel_cost.store import open_store
+from otel_cost.store import Store, open_store
 
 EXAMPLES_DATABASE = "otel_cost_examples"
 # Example directories, laid out like each agent's home, under otel_cost/examples.
@@ -43,8 +43,12 @@ def agents_with_history() -> list[str]:
 @click.command("quickstart")
 @db_option
 @pricing_option
-@click.option("--examples", "force_examples", is_flag=True,
-              help="Import the bundled example sessions even if real history exists.")
+@click.option(
+    "--examples",
+    "force_examples",
+    is_flag=True,
+    help="Import the bundled example sessions even if real history exists.",
+)
 def quickstart_command(
     dsn: str | None, pricing_files: tuple[str, ...], force_examples: bool
 ) -> None:
@@ -82,22 +86,19 @@ def quickstart_command(
     )
 
 
-def _import_examples(store: object, registry: object) -> list:  # type: ignore[type-arg]
-    summaries = []
+def _import_examples(store: Store, registry: PricingRegistry) -> list[ImportSummary]:
+    summaries: list[ImportSummary] = []
     base = resources.files("otel_cost") / "examples"
     with resources.as_file(base) as examples:
         for name, directory in EXAMPLE_DIRS.items():
             root = Path(examples) / directory
             if root.exists() and name in importer_names():
-                summaries.extend(run_imports(store, registry, [name], [root]))  # type: ignore[arg-type]
+                summaries.extend(run_imports(store, registry, [name], [root]))
     return summaries
 
 
 def _default_places() -> list[str]:
-    places = []
+    places: list[str] = []
     for name in importer_names():
         places.extend(str(root) for root in get_importer(name).default_roots())
     return places[:6] + (["..."] if len(places) > 6 else [])
-
-
-__all__ = ["quickstart_command", "config"]

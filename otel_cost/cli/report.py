@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 import click
 from rich.console import Console
@@ -20,19 +20,37 @@ def _parse_day(text: str | None, name: str) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date such as 2026-11-30", param_hint=name) from None
+        raise click.BadParameter(
+            f"{text!r} is not a date such as 2026-11-30", param_hint=name
+        ) from None
 
 
 @click.command("report")
 @db_option
-@click.option("--by", "group_by", type=click.Choice(list(GROUPINGS)), default="day",
-              show_default=True, help="Grouping of the rows.")
+@click.option(
+    "--by",
+    "group_by",
+    type=click.Choice(list(GROUPINGS)),
+    default="day",
+    show_default=True,
+    help="Grouping of the rows.",
+)
 @click.option("--since", default=None, metavar="YYYY-MM-DD", help="First day included.")
 @click.option("--until", default=None, metavar="YYYY-MM-DD", help="Last day included.")
-@click.option("--tz", default=None, metavar="IANA",
-              help="Time zone of days and date bounds (default: this machine's).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]),
-              default="table", show_default=True, help="Output format.")
+@click.option(
+    "--tz",
+    default=None,
+    metavar="IANA",
+    help="Time zone of days and date bounds (default: this machine's).",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 def report_command(
     dsn: str | None,
     group_by: str,
@@ -43,7 +61,9 @@ def report_command(
 ) -> None:
     """Print stored cost grouped by day, session, project, model or harness."""
     zone = validate_timezone(tz) if tz else local_timezone()
-    start, end = day_bounds(_parse_day(since, "--since"), _parse_day(until, "--until"), zone)
+    start, end = day_bounds(
+        _parse_day(since, "--since"), _parse_day(until, "--until"), zone
+    )
     store = open_store(dsn)
     try:
         report = build_report(store, group_by, zone, start, end)
@@ -60,6 +80,3 @@ def emit_report(report: Report, output_format: str, title: str | None = None) ->
         click.echo(render_csv(report), nl=False)
     else:
         render_table(report, Console(), title)
-
-
-__all__ = ["report_command", "emit_report", "datetime"]

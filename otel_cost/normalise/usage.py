@@ -27,7 +27,9 @@ def count(value: Any, name: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise UsageFormatError(f"{name} must be a number of tokens, got {value!r}") from None
+        raise UsageFormatError(
+            f"{name} must be a number of tokens, got {value!r}"
+        ) from None
     if number < 0:
         raise UsageFormatError(f"{name} must not be negative, got {number}")
     return number
@@ -51,12 +53,18 @@ def _build(tokens: dict[TokenCategory, int], fees: dict[FeeCategory, int]) -> Us
 
 def from_anthropic(usage: Mapping[str, Any]) -> Usage:
     """Convert an Anthropic Messages ``usage`` object."""
-    write_total = count(usage.get("cache_creation_input_tokens"), "cache_creation_input_tokens")
+    write_total = count(
+        usage.get("cache_creation_input_tokens"), "cache_creation_input_tokens"
+    )
     split = usage.get("cache_creation")
-    write_5m = count(_dig(usage, "cache_creation", "ephemeral_5m_input_tokens"),
-                     "cache_creation.ephemeral_5m_input_tokens")
-    write_1h = count(_dig(usage, "cache_creation", "ephemeral_1h_input_tokens"),
-                     "cache_creation.ephemeral_1h_input_tokens")
+    write_5m = count(
+        _dig(usage, "cache_creation", "ephemeral_5m_input_tokens"),
+        "cache_creation.ephemeral_5m_input_tokens",
+    )
+    write_1h = count(
+        _dig(usage, "cache_creation", "ephemeral_1h_input_tokens"),
+        "cache_creation.ephemeral_1h_input_tokens",
+    )
     if isinstance(split, Mapping) and write_5m + write_1h > 0:
         # The aggregate can exceed the split on older clients: the remainder is
         # a 5-minute write, the API default.
@@ -65,13 +73,17 @@ def from_anthropic(usage: Mapping[str, Any]) -> Usage:
         write_5m, write_1h = write_total, 0
     tokens = {
         T.INPUT: count(usage.get("input_tokens"), "input_tokens"),
-        T.CACHE_READ: count(usage.get("cache_read_input_tokens"), "cache_read_input_tokens"),
+        T.CACHE_READ: count(
+            usage.get("cache_read_input_tokens"), "cache_read_input_tokens"
+        ),
         T.CACHE_WRITE_5M: write_5m,
         T.CACHE_WRITE_1H: write_1h,
         T.OUTPUT: count(usage.get("output_tokens"), "output_tokens"),
     }
-    searches = count(_dig(usage, "server_tool_use", "web_search_requests"),
-                     "server_tool_use.web_search_requests")
+    searches = count(
+        _dig(usage, "server_tool_use", "web_search_requests"),
+        "server_tool_use.web_search_requests",
+    )
     return _build(tokens, {FeeCategory.WEB_SEARCH: searches})
 
 
@@ -86,16 +98,27 @@ def from_openai(usage: Mapping[str, Any]) -> Usage:
         prompt_details = usage.get("prompt_tokens_details") or {}
         completion_details = usage.get("completion_tokens_details") or {}
     prompt = count(usage.get(prompt_key), prompt_key)
-    cached = count(prompt_details.get("cached_tokens"), f"{prompt_key}_details.cached_tokens")
-    written = count(prompt_details.get("cache_write_tokens"),
-                    f"{prompt_key}_details.cache_write_tokens")
-    audio_in = count(prompt_details.get("audio_tokens"), f"{prompt_key}_details.audio_tokens")
-    image_in = count(prompt_details.get("image_tokens"), f"{prompt_key}_details.image_tokens")
+    cached = count(
+        prompt_details.get("cached_tokens"), f"{prompt_key}_details.cached_tokens"
+    )
+    written = count(
+        prompt_details.get("cache_write_tokens"),
+        f"{prompt_key}_details.cache_write_tokens",
+    )
+    audio_in = count(
+        prompt_details.get("audio_tokens"), f"{prompt_key}_details.audio_tokens"
+    )
+    image_in = count(
+        prompt_details.get("image_tokens"), f"{prompt_key}_details.image_tokens"
+    )
     completion = count(usage.get(completion_key), completion_key)
-    reasoning = count(completion_details.get("reasoning_tokens"),
-                      f"{completion_key}_details.reasoning_tokens")
-    audio_out = count(completion_details.get("audio_tokens"),
-                      f"{completion_key}_details.audio_tokens")
+    reasoning = count(
+        completion_details.get("reasoning_tokens"),
+        f"{completion_key}_details.reasoning_tokens",
+    )
+    audio_out = count(
+        completion_details.get("audio_tokens"), f"{completion_key}_details.audio_tokens"
+    )
     _check_subset(prompt, cached + written + audio_in + image_in, prompt_key)
     _check_subset(completion, reasoning + audio_out, completion_key)
     tokens = {
@@ -172,14 +195,17 @@ def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int:
 
 def from_semconv(attributes: Mapping[str, Any]) -> Usage:
     """Convert OpenTelemetry GenAI ``gen_ai.usage.*`` span attributes."""
-    prompt = _first(attributes, ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"))
+    prompt = _first(
+        attributes, ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+    )
     output = _first(
         attributes, ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
     )
     cached = _first(attributes, SEMCONV_CACHE_READ_KEYS)
     written = _first(attributes, SEMCONV_CACHE_WRITE_KEYS)
     reasoning = _first(
-        attributes, ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens")
+        attributes,
+        ("gen_ai.usage.reasoning.output_tokens", "gen_ai.usage.reasoning_tokens"),
     )
     # The conventions make cache reads and writes subsets of input_tokens and
     # reasoning a subset of output_tokens.
@@ -210,7 +236,9 @@ def from_canonical(usage: Mapping[str, Any]) -> Usage:
             fees[CANONICAL_FEES[key]] = count(value, key)
         else:
             known = ", ".join([*CANONICAL_TOKENS, *CANONICAL_FEES])
-            raise UsageFormatError(f"unknown usage category {key!r}; expected one of {known}")
+            raise UsageFormatError(
+                f"unknown usage category {key!r}; expected one of {known}"
+            )
     return _build(tokens, fees)
 
 
@@ -240,5 +268,7 @@ def convert(usage_format: str, usage: Mapping[str, Any]) -> Usage:
             f"unknown usage format {usage_format!r}; expected one of {', '.join(CONVERTERS)}"
         ) from None
     if not isinstance(usage, Mapping):
-        raise UsageFormatError(f"usage must be a JSON object, got {type(usage).__name__}")
+        raise UsageFormatError(
+            f"usage must be a JSON object, got {type(usage).__name__}"
+        )
     return converter(usage)

@@ -94,7 +94,9 @@ def price_usage(rates: ModelRates, usage: Usage, service_tier: str = "") -> Pric
     searches = usage.fees.get(FeeCategory.WEB_SEARCH, 0)
     if searches and rates.web_search_usd is not None:
         fee = rates.web_search_usd
-        lines.append(CostLine(FeeCategory.WEB_SEARCH.value, searches, fee, fee * searches))
+        lines.append(
+            CostLine(FeeCategory.WEB_SEARCH.value, searches, fee, fee * searches)
+        )
     total = sum((line.cost_usd for line in lines), Decimal(0))
     return PricedUsage(
         lines=lines, total_usd=total, tier_threshold=threshold, missing=tuple(missing)

@@ -63,16 +63,16 @@ class RateCard:
         return self.models.get(model)
 
 
-def load_rate_card(
-    path: Path, version: str, effective_from: datetime
-) -> RateCard:
+def load_rate_card(path: Path, version: str, effective_from: datetime) -> RateCard:
     """Read a LiteLLM-format rate card and check it for suspicious entries."""
     try:
         raw = json.loads(path.read_text(encoding="utf-8"), parse_float=Decimal)
     except FileNotFoundError as exc:
         raise RateCardError(f"rate card {str(path)!r} not found") from exc
     except (OSError, ValueError) as exc:
-        raise RateCardError(f"rate card {str(path)!r} is not valid JSON: {exc}") from exc
+        raise RateCardError(
+            f"rate card {str(path)!r} is not valid JSON: {exc}"
+        ) from exc
     if not isinstance(raw, dict):
         raise RateCardError(
             f"rate card {str(path)!r} must be a JSON object keyed by model name"
@@ -111,8 +111,12 @@ def _parse_entry(
     if not fields and web_search is None:
         return None
     thresholds = sorted(
-        {int(match.group(1)) * 1000 for key in fields for match in [
-            TIER_PATTERN.search(key)] if match}
+        {
+            int(match.group(1)) * 1000
+            for key in fields
+            for match in [TIER_PATTERN.search(key)]
+            if match
+        }
     )
     provider = entry.get("litellm_provider")
     return ModelRates(
@@ -147,7 +151,9 @@ def check_rates(rates: ModelRates) -> list[Finding]:
     write_1h = rates.rate("cache_creation_input_token_cost_above_1hr")
     if input_rate is not None and rates.rate("output_cost_per_token") is None:
         findings.append(
-            Finding(rates.name, "output_cost_per_token", "input price without output price")
+            Finding(
+                rates.name, "output_cost_per_token", "input price without output price"
+            )
         )
     if input_rate is not None and read_rate is not None and read_rate > input_rate:
         findings.append(

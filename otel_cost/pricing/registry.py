@@ -117,7 +117,9 @@ def load_registry(pricing_files: Iterable[str] = ()) -> PricingRegistry:
     cards.extend(card_from_spec(spec) for spec in specs)
     for card in cards:
         for finding in card.findings:
-            logger.debug("rate card %s: %s %s", card.version, finding.model, finding.message)
+            logger.debug(
+                "rate card %s: %s %s", card.version, finding.model, finding.message
+            )
     return PricingRegistry(cards)
 
 
@@ -180,12 +182,16 @@ def read_index() -> list[dict[str, str]]:
 
 def add_card(path: Path, effective: date, version: str | None = None) -> RateCard:
     """Copy a card into the local registry, in force from ``effective``."""
-    effective_from = datetime(effective.year, effective.month, effective.day, tzinfo=UTC)
+    effective_from = datetime(
+        effective.year, effective.month, effective.day, tzinfo=UTC
+    )
     name = version or f"{path.stem}-{effective.isoformat()}"
     card = load_rate_card(path, name, effective_from)
     entries = read_index()
     if any(entry["version"] == name for entry in entries):
-        raise ConfigError(f"rate card version {name!r} already exists; choose --version")
+        raise ConfigError(
+            f"rate card version {name!r} already exists; choose --version"
+        )
     target_dir = registry_dir()
     target_dir.mkdir(parents=True, exist_ok=True)
     file_name = f"{name}.json"
@@ -200,5 +206,7 @@ def add_card(path: Path, effective: date, version: str | None = None) -> RateCar
         }
     )
     entries.sort(key=lambda entry: entry["effective_from"])
-    (target_dir / INDEX_NAME).write_text(json.dumps(entries, indent=2), encoding="utf-8")
+    (target_dir / INDEX_NAME).write_text(
+        json.dumps(entries, indent=2), encoding="utf-8"
+    )
     return card

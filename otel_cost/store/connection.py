@@ -73,7 +73,9 @@ def open_store(
     dsn = dsn or config.default_dsn()
     database = database or config.clickhouse_database()
     if not DATABASE_NAME.match(database):
-        raise StoreError(f"invalid database name {database!r}; use letters, digits and _")
+        raise StoreError(
+            f"invalid database name {database!r}; use letters, digits and _"
+        )
     if dsn.startswith(EMBEDDED_SCHEME):
         store = _open_embedded(dsn, database)
     elif dsn.startswith(SERVER_SCHEMES):
@@ -83,15 +85,19 @@ def open_store(
             f"unsupported store DSN {dsn!r}; expected chdb:///path or http(s)://host:port"
         )
     if migrate:
-        apply_migrations(store.client, config.storage_policy() if not store.embedded else None)
+        apply_migrations(
+            store.client, config.storage_policy() if not store.embedded else None
+        )
     return store
 
 
 def embedded_path(dsn: str) -> Path:
     """Return the data directory named by a ``chdb://`` DSN."""
-    raw = dsn[len(EMBEDDED_SCHEME):].split("?", 1)[0]
+    raw = dsn[len(EMBEDDED_SCHEME) :].split("?", 1)[0]
     if not raw or raw == "memory":
-        raise StoreError("an in-memory chdb store cannot be shared; give a path: chdb:///path")
+        raise StoreError(
+            "an in-memory chdb store cannot be shared; give a path: chdb:///path"
+        )
     return Path(raw).expanduser().resolve()
 
 
@@ -111,11 +117,15 @@ def _open_embedded(dsn: str, database: str) -> Store:
             root = clickhouse_connect.get_client(dsn=f"{EMBEDDED_SCHEME}{path}")
         except Exception as exc:
             lock.release()
-            raise StoreError(f"cannot open the embedded store {str(path)!r}: {exc}") from exc
+            raise StoreError(
+                f"cannot open the embedded store {str(path)!r}: {exc}"
+            ) from exc
         _embedded[path] = (root, lock)
     root, _ = _embedded[path]
     root.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    client = clickhouse_connect.get_client(dsn=f"{EMBEDDED_SCHEME}{path}", database=database)
+    client = clickhouse_connect.get_client(
+        dsn=f"{EMBEDDED_SCHEME}{path}", database=database
+    )
     return Store(client=client, dsn=dsn, database=database, embedded=True, path=path)
 
 
@@ -125,7 +135,9 @@ def _open_server(dsn: str, database: str) -> Store:
         root.command(f"CREATE DATABASE IF NOT EXISTS {database}")
         client = clickhouse_connect.get_client(dsn=dsn, database=database)
     except Exception as exc:
-        raise StoreError(f"cannot reach the ClickHouse server at {_redact(dsn)}: {exc}") from exc
+        raise StoreError(
+            f"cannot reach the ClickHouse server at {_redact(dsn)}: {exc}"
+        ) from exc
     return Store(client=client, dsn=_redact(dsn), database=database, embedded=False)
 
 

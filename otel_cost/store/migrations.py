@@ -97,7 +97,9 @@ def apply_migrations(client: Any, storage_policy: str | None = None) -> list[int
     client.command(MIGRATIONS_TABLE)
     applied = {
         row[0]: row[1]
-        for row in client.query("SELECT version, checksum FROM schema_migrations").result_rows
+        for row in client.query(
+            "SELECT version, checksum FROM schema_migrations"
+        ).result_rows
     }
     done = []
     for migration in load_migrations():

@@ -108,7 +108,9 @@ def _collapse(events: Iterable[CostEvent]) -> dict[str, CostEvent]:
         if seen is None:
             batch[event.event_id] = event
         elif event.usage.total_tokens > seen.usage.total_tokens:
-            batch[event.event_id] = event.replace(ts=seen.ts, session_id=seen.session_id)
+            batch[event.event_id] = event.replace(
+                ts=seen.ts, session_id=seen.session_id
+            )
     return batch
 
 

@@ -42,7 +42,9 @@ class ClaudeCodeImporter(Importer):
         """Return ``$CLAUDE_CONFIG_DIR`` (comma-separated allowed) or ``~/.claude``."""
         override = env_path(config.ENV_CLAUDE_CONFIG_DIR)
         if override is not None:
-            return [Path(part).expanduser() for part in str(override).split(",") if part]
+            return [
+                Path(part).expanduser() for part in str(override).split(",") if part
+            ]
         return [config.home() / ".claude"]
 
     def discover(self, root: Path) -> Iterator[Path]:
@@ -64,7 +66,12 @@ class ClaudeCodeImporter(Importer):
                 continue
             try:
                 event = _parse_line(line, context)
-            except (orjson.JSONDecodeError, UsageFormatError, ValueError, TypeError) as exc:
+            except (
+                orjson.JSONDecodeError,
+                UsageFormatError,
+                ValueError,
+                TypeError,
+            ) as exc:
                 result.bad_lines += 1
                 result.errors.append(f"line {number} after byte {start}: {exc}")
                 continue

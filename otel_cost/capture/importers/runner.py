@@ -71,7 +71,9 @@ class ImportSummary:
 class ImportRun:
     """Import files of one importer into a store, pricing every event."""
 
-    def __init__(self, store: Store, registry: PricingRegistry, importer: Importer) -> None:
+    def __init__(
+        self, store: Store, registry: PricingRegistry, importer: Importer
+    ) -> None:
         self.store = store
         self.registry = registry
         self.importer = importer
@@ -109,7 +111,11 @@ class ImportRun:
         except OSError as exc:
             self._error(f"{path}: cannot read: {exc.strerror}")
             return
-        if previous and previous.size == stat.st_size and previous.mtime_ns == stat.st_mtime_ns:
+        if (
+            previous
+            and previous.size == stat.st_size
+            and previous.mtime_ns == stat.st_mtime_ns
+        ):
             return
         start, state = 0, {}
         appended = (
@@ -140,7 +146,8 @@ class ImportRun:
                 fingerprint=head,
                 offset=result.offset,
                 state=result.state,
-                events=(previous.events if appended and previous else 0) + len(result.events),
+                events=(previous.events if appended and previous else 0)
+                + len(result.events),
                 bad_lines=(previous.bad_lines if appended and previous else 0)
                 + result.bad_lines,
             )
@@ -198,9 +205,16 @@ def save_progress(store: Store, importer: str, states: list[FileState]) -> None:
     now = datetime.now(UTC)
     rows = [
         [
-            importer, state.path, state.size, state.mtime_ns, state.fingerprint,
-            state.offset, orjson.dumps(state.state).decode(), state.events,
-            state.bad_lines, now,
+            importer,
+            state.path,
+            state.size,
+            state.mtime_ns,
+            state.fingerprint,
+            state.offset,
+            orjson.dumps(state.state).decode(),
+            state.events,
+            state.bad_lines,
+            now,
         ]  # fmt: skip
         for state in states
     ]
