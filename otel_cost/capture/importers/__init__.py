@@ -11,6 +11,7 @@ IMPORTER_CLASSES: dict[str, str] = {
     "claude-code": "otel_cost.capture.importers.claude_code:ClaudeCodeImporter",
     "codex": "otel_cost.capture.importers.codex:CodexImporter",
     "gemini": "otel_cost.capture.importers.gemini:GeminiImporter",
+    "zed": "otel_cost.capture.importers.zed:ZedImporter",
 }
 
 
