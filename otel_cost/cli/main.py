@@ -10,6 +10,7 @@ import click
 
 from otel_cost import __version__
 from otel_cost.cli.import_ import import_command
+from otel_cost.cli.instrument import instrument_command
 from otel_cost.cli.menubar import menubar_command
 from otel_cost.cli.price import price_command
 from otel_cost.cli.pricing import pricing_group
@@ -51,6 +52,7 @@ cli.add_command(report_command)
 cli.add_command(quickstart_command)
 cli.add_command(top_command)
 cli.add_command(menubar_command)
+cli.add_command(instrument_command)
 
 
 def main() -> None:

@@ -1,0 +1,334 @@
+"""The local reverse proxy in front of the LLM APIs.
+
+One port serves every provider under a path prefix (``/anthropic``,
+``/openai``, ``/gemini``). Requests go upstream unchanged apart from
+hop-by-hop headers; responses come back unchanged, and a streamed body is
+written to the client piece by piece as upstream sends it while a meter reads
+usage from the same bytes. Billable requests are handed to the `Recorder`
+once their response ends, whether it completed, failed or was cut off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import orjson
+
+from otel_cost.capture.proxy import forwarding
+from otel_cost.capture.proxy.recorder import Exchange, Recorder
+from otel_cost.capture.proxy.upstreams import ROUTE_PREFIXES
+from otel_cost.capture.wire import (
+    Endpoint,
+    Provider,
+    ResponseMeter,
+    match_endpoint,
+    summarise_request,
+)
+
+logger = logging.getLogger(__name__)
+
+LOOPBACK = "127.0.0.1"
+CONNECT_TIMEOUT_S = 30.0
+#: Reasoning models can think for minutes before their first byte.
+READ_TIMEOUT_S = 900.0
+REQUEST_ID_HEADERS = ("request-id", "x-request-id")
+NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class ProxyServer:
+    """A threaded reverse proxy bound to a loopback port."""
+
+    def __init__(
+        self,
+        upstreams: dict[Provider, str],
+        recorder: Recorder | None = None,
+        host: str = LOOPBACK,
+        port: int = 0,
+    ) -> None:
+        self.upstreams = dict(upstreams)
+        self.recorder = recorder
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            follow_redirects=False,
+        )
+        self._httpd = _Server((host, port), _ProxyHandler)
+        self._httpd.proxy = self
+        bound_port = self._httpd.server_address[1]
+        self.url = f"http://{host}:{bound_port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve on a background thread."""
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name="otel-cost-proxy",
+            daemon=True,
+        )
+        self._thread.start()
+        logger.debug("proxy listening on %s", self.url)
+
+    def stop(self) -> None:
+        """Stop accepting requests and close upstream connections."""
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._httpd.server_close()
+        self.client.close()
+
+    def __enter__(self) -> ProxyServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def route(self, path: str) -> tuple[Provider, str] | None:
+        """Return the provider and upstream URL of a request path, or None."""
+        for provider, prefix in ROUTE_PREFIXES.items():
+            if (
+                path == prefix
+                or path.startswith(prefix + "/")
+                or path.startswith(prefix + "?")
+            ):
+                return provider, self.upstreams[provider] + path[len(prefix) :]
+        return None
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    proxy: ProxyServer
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_POST(self) -> None:
+        self._forward()
+
+    do_GET = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_POST
+
+    def log_message(self, format: str, *args: Any) -> None:
+        # The standard access log prints the request line, whose query string
+        # can carry an API key (Gemini's ?key=); nothing of it is logged.
+        pass
+
+    def _forward(self) -> None:
+        proxy = self.server.proxy
+        path_only = self.path.split("?", 1)[0]
+        routed = proxy.route(self.path)
+        if routed is None:
+            self._reply_error(404, "not_found", f"no provider route for {path_only!r}")
+            return
+        provider, upstream_url = routed
+        body = self._read_body()
+        if body is None:
+            return
+        endpoint = match_endpoint(
+            provider, self.command, upstream_url.split("://", 1)[1]
+        )
+        session = _Session(self, proxy, endpoint, body, upstream_url)
+        session.run()
+        logger.debug(
+            "%s %s -> %d in %d ms", self.command, path_only, session.exchange_status,
+            session.latency_ms,
+        )  # fmt: skip
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length_text = self.headers.get("Content-Length")
+        if not length_text:
+            return b""
+        try:
+            length = int(length_text)
+        except ValueError:
+            self._reply_error(400, "invalid_request", "invalid Content-Length header")
+            return None
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        parts: list[bytes] = []
+        while True:
+            size_line = self.rfile.readline(65537)
+            size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+            if size == 0:
+                # Skip trailers up to the blank line that ends the message.
+                while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline(3)
+
+    def _reply_error(self, status: int, kind: str, message: str) -> None:
+        payload = {"error": {"type": kind, "message": f"otel-cost proxy: {message}"}}
+        data = orjson.dumps(payload)
+        self.send_response_only(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+
+class _Session:
+    """One request's round trip, with the bookkeeping for its cost event."""
+
+    def __init__(
+        self,
+        handler: _ProxyHandler,
+        proxy: ProxyServer,
+        endpoint: Endpoint | None,
+        body: bytes,
+        upstream_url: str,
+    ) -> None:
+        self.handler = handler
+        self.proxy = proxy
+        self.endpoint = endpoint
+        self.body = body
+        self.upstream_url = upstream_url
+        self.started_ns = time.monotonic_ns()
+        self.started_at = datetime.now(UTC)
+        self.exchange_status = 0
+        self.latency_ms = 0
+        self.first_byte_ns: int | None = None
+        self.transport_error = ""
+        self.request_id = ""
+        self.meter: ResponseMeter | None = None
+
+    def run(self) -> None:
+        """Forward the request, relay the response and record the exchange."""
+        request = httpx.Request(
+            self.handler.command,
+            self.upstream_url,
+            headers=forwarding.request_headers(list(self.handler.headers.items())),
+            content=self.body,
+        )
+        try:
+            response = self.proxy.client.send(request, stream=True)
+        except httpx.TimeoutException:
+            self._fail(504, "upstream_timeout")
+            return
+        except httpx.HTTPError:
+            self._fail(502, "upstream_unreachable")
+            return
+        try:
+            self._relay(response)
+        finally:
+            response.close()
+            self._finish()
+
+    def _fail(self, status: int, kind: str) -> None:
+        self.transport_error = kind
+        self.exchange_status = status
+        host = httpx.URL(self.upstream_url).host
+        self.handler.close_connection = True
+        self.handler._reply_error(status, kind, f"upstream {host} failed ({kind})")
+        self._finish()
+
+    def _relay(self, response: httpx.Response) -> None:
+        handler = self.handler
+        self.exchange_status = response.status_code
+        self.request_id = next(
+            (
+                response.headers[name]
+                for name in REQUEST_ID_HEADERS
+                if name in response.headers
+            ),
+            "",
+        )
+        if self.endpoint is not None:
+            self.meter = ResponseMeter(
+                self.endpoint.wire_format,
+                response.headers.get("content-type", ""),
+                response.headers.get("content-encoding", ""),
+            )
+        has_body = (
+            handler.command != "HEAD" and response.status_code not in NO_BODY_STATUSES
+        )
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in response.headers.raw
+        ]
+        length = response.headers.get("content-length")
+        chunked = has_body and length is None and handler.request_version == "HTTP/1.1"
+        handler.send_response_only(response.status_code, response.reason_phrase or None)
+        for name, value in forwarding.response_headers(headers):
+            handler.send_header(name, value)
+        if length is not None:
+            handler.send_header("Content-Length", length)
+        elif chunked:
+            handler.send_header("Transfer-Encoding", "chunked")
+        elif has_body:
+            handler.close_connection = True
+        handler.end_headers()
+        if has_body:
+            self._relay_body(response, chunked)
+
+    def _relay_body(self, response: httpx.Response, chunked: bool) -> None:
+        write = self.handler.wfile.write
+        try:
+            for piece in response.iter_raw():
+                if not piece:
+                    continue
+                if self.first_byte_ns is None:
+                    self.first_byte_ns = time.monotonic_ns()
+                try:
+                    write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
+                except OSError:
+                    self.transport_error = "client_disconnected"
+                    self.handler.close_connection = True
+                    return
+                if self.meter is not None:
+                    self.meter.feed(piece)
+        except httpx.HTTPError:
+            # Upstream cut the body short: cut the client's copy short too, so
+            # the agent sees the same failure it would have seen directly.
+            self.transport_error = "stream_interrupted"
+            self.handler.close_connection = True
+            return
+        if chunked:
+            try:
+                write(b"0\r\n\r\n")
+            except OSError:
+                self.transport_error = "client_disconnected"
+                self.handler.close_connection = True
+
+    def _finish(self) -> None:
+        self.latency_ms = (time.monotonic_ns() - self.started_ns) // 1_000_000
+        recorder = self.proxy.recorder
+        if self.endpoint is None or recorder is None:
+            return
+        try:
+            self._record(recorder, self.endpoint)
+        except Exception:  # recording must never break the agent's request
+            logger.exception("cannot record a %s request", self.endpoint.provider.value)
+
+    def _record(self, recorder: Recorder, endpoint: Endpoint) -> None:
+        meter = self.meter or ResponseMeter(endpoint.wire_format, "", "")
+        reading = meter.finish()
+        ttfb = None
+        if self.first_byte_ns is not None:
+            ttfb = (self.first_byte_ns - self.started_ns) // 1_000_000
+        exchange = Exchange(
+            endpoint=endpoint,
+            request=summarise_request(endpoint, self.body),
+            started_at=self.started_at,
+            upstream_host=httpx.URL(self.upstream_url).host,
+            status=self.exchange_status,
+            latency_ms=self.latency_ms,
+            time_to_first_byte_ms=ttfb,
+            request_id=self.request_id,
+            transport_error=self.transport_error,
+        )
+        recorder.record(exchange, reading)
