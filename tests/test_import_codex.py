@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import otel_cost
 from otel_cost.capture.importers.base import ParseResult
 from otel_cost.capture.importers.codex import CodexImporter
 from otel_cost.capture.importers.runner import ImportRun, ImportSummary
@@ -286,3 +287,27 @@ def test_default_root_honours_codex_home(
     assert CodexImporter().default_roots() == [Path.home() / ".codex"]
     monkeypatch.setenv("CODEX_HOME", str(tmp_path / "elsewhere"))
     assert CodexImporter().default_roots() == [tmp_path / "elsewhere"]
+
+
+def test_bundled_example_imports_cleanly(
+    store: Store, registry: PricingRegistry
+) -> None:
+    examples = Path(otel_cost.__file__).parent / "examples" / "codex"
+    summary = run(store, registry, examples)
+    # (input incl. cached, cached, output incl. reasoning) of the five gpt-5.5 calls.
+    calls = [(21840, 3072, 1184), (24610, 21760, 402), (27950, 24320, 1630),
+             (31206, 27904, 2211), (33817, 31104, 517)]  # fmt: skip
+    expected = sum(
+        (
+            (prompt - cached) * GPT_5_5["input"]
+            + cached * GPT_5_5["cache_read"]
+            + output * GPT_5_5["output"]
+            for prompt, cached, output in calls
+        ),
+        D(0),
+    )
+    assert summary.events == 5
+    assert summary.bad_lines == 0
+    assert summary.errors == []
+    assert summary.unpriced_events == 0
+    assert totals(store) == (expected, 5)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import otel_cost
 from otel_cost.capture.importers.base import ParseResult
 from otel_cost.capture.importers.gemini import GeminiImporter
 from otel_cost.capture.importers.runner import ImportRun, ImportSummary
@@ -338,3 +339,18 @@ def test_default_roots_follow_env(
     # Our own variable names the directory that contains tmp/ and wins.
     monkeypatch.setenv("OTEL_COST_GEMINI_DIR", str(tmp_path / "chats-copy"))
     assert GeminiImporter().default_roots() == [tmp_path / "chats-copy"]
+
+
+def test_bundled_example_imports_cleanly(
+    store: Store, registry: PricingRegistry
+) -> None:
+    examples = Path(otel_cost.__file__).parent / "examples" / "gemini"
+    summary = run(store, registry, examples)
+    calls = [(18433, 0, 642, 911), (20517, 17920, 388, 402),
+             (23960, 20224, 1471, 1630), (26112, 23552, 296, 0)]  # fmt: skip
+    expected = sum((call_cost(*call) for call in calls), D(0))
+    assert summary.events == 4
+    assert summary.bad_lines == 0
+    assert summary.errors == []
+    assert summary.unpriced_events == 0
+    assert totals(store) == (expected, 4)
