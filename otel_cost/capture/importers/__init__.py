@@ -12,6 +12,7 @@ IMPORTER_CLASSES: dict[str, str] = {
     "codex": "otel_cost.capture.importers.codex:CodexImporter",
     "gemini": "otel_cost.capture.importers.gemini:GeminiImporter",
     "zed": "otel_cost.capture.importers.zed:ZedImporter",
+    "copilot": "otel_cost.capture.importers.copilot:CopilotImporter",
 }
 
 
