@@ -122,16 +122,3 @@ ENV_GEMINI_BASE_URL = "GOOGLE_GEMINI_BASE_URL"
 #: so nested tools (hook shims, a second ``instrument``) join the session.
 ENV_PROXY_URL = "OTEL_COST_PROXY_URL"
 ENV_SESSION_ID = "OTEL_COST_SESSION_ID"
-
-#: GitHub Copilot CLI directory (the one holding ``session-store.db``), as
-#: Copilot itself names it, and our own override of it.
-ENV_COPILOT_HOME = "COPILOT_HOME"
-ENV_OTEL_COST_COPILOT_DIR = "OTEL_COST_COPILOT_DIR"
-#: A VS Code ``User`` directory to read Copilot Chat's trace database from.
-ENV_OTEL_COST_COPILOT_VSCODE_DIR = "OTEL_COST_COPILOT_VSCODE_DIR"
-#: Zed data directory (the one holding ``threads/threads.db``).
-ENV_OTEL_COST_ZED_DIR = "OTEL_COST_ZED_DIR"
-#: Cursor data directory (the one holding ``User/globalStorage/state.vscdb``).
-ENV_OTEL_COST_CURSOR_DIR = "OTEL_COST_CURSOR_DIR"
-#: Model that prices Cursor requests made in Auto mode, which records no model.
-ENV_OTEL_COST_CURSOR_AUTO_MODEL = "OTEL_COST_CURSOR_AUTO_MODEL"

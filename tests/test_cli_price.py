@@ -122,3 +122,19 @@ def test_price_inconsistent_usage_message() -> None:
     )  # fmt: skip
     assert result.exit_code == 1
     assert "prompt_tokens is 1" in result.output
+
+
+def test_price_anthropic_fast_mode() -> None:
+    usage = {"input_tokens": 1000, "output_tokens": 100, "speed": "fast"}
+    code, payload = run_price(
+        "--model",
+        "claude-opus-4-8",
+        "--usage-format",
+        "anthropic",
+        "--usage",
+        json.dumps(usage),
+    )
+    assert code == 0
+    # Fast mode multiplies the opus-4-8 rates by the card's factor 6.
+    expected = (1000 * D("0.000005") + 100 * D("0.000025")) * 6
+    assert D(payload["total_usd"]) == expected

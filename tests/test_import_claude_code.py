@@ -255,3 +255,13 @@ def test_revision_across_runs_replaces(
     expected = cost_a() + cost_b() + cost_c() + cost_d() + cost_f
     assert totals(store) == (expected, 5)
     assert rollup(store) == (expected, 5)
+
+
+def test_pricing_version_recorded(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
+    run(store, registry, write_history(tmp_path / "claude"))
+    rows = store.query("SELECT version, models FROM pricing_versions FINAL")
+    assert rows == [("litellm-2026-07-24", len(registry.cards[0].models))]
+    versions = store.query("SELECT DISTINCT pricing_version FROM cost_events FINAL")
+    assert versions == [("litellm-2026-07-24",)]

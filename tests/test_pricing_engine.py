@@ -145,3 +145,15 @@ def test_unknown_model_is_unpriced(registry: PricingRegistry) -> None:
 
 def test_card_in_force_at_event_time(registry: PricingRegistry) -> None:
     assert registry.card_at(AT).version == "litellm-2026-07-24"
+
+
+def test_fast_mode_multiplies_rates(registry: PricingRegistry) -> None:
+    # The card gives claude-opus-4-8 provider_specific_entry.fast = 6.0.
+    rates = registry.cards[0].models["claude-opus-4-8"]
+    factor = rates.multipliers["fast"]
+    usage = Usage(tokens={T.INPUT: 100, T.OUTPUT: 10}, fees={FeeCategory.WEB_SEARCH: 1})
+    quote = registry.quote("claude-opus-4-8", usage, AT, speed="fast")
+    assert quote.priced is not None
+    base = 100 * D("0.000005") + 10 * D("0.000025") + D("0.01")
+    assert quote.priced.total_usd == base * factor
+    assert factor == D("6.0")

@@ -54,7 +54,10 @@ def price_command(
         ) from None
     usage = convert(usage_format, raw)
     at = parse_instant(at_text, "--at") if at_text else datetime.now(UTC)
-    quote = load_registry(pricing_files).quote(model, usage, at, service_tier)
+    # Anthropic reports fast mode inside the usage object.
+    speed = raw.get("speed", "") if isinstance(raw, dict) else ""
+    registry = load_registry(pricing_files)
+    quote = registry.quote(model, usage, at, service_tier, speed)
     payload = quote_payload(quote)
     if as_json:
         print_json(payload)

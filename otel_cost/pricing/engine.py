@@ -11,6 +11,8 @@ Rules, in the order they apply:
   input or output rate. A 1-hour cache write with no 1-hour rate is priced at
   the 5-minute write rate. No multiplier is ever invented.
 * Web searches are charged per request from the card's per-query fee.
+* Anthropic fast mode multiplies every rate, web searches included, by the
+  card's ``provider_specific_entry.fast`` factor where the card has one.
 """
 
 from __future__ import annotations
@@ -75,9 +77,14 @@ class PricedUsage:
     missing: tuple[str, ...] = ()
 
 
-def price_usage(rates: ModelRates, usage: Usage, service_tier: str = "") -> PricedUsage:
+def price_usage(
+    rates: ModelRates, usage: Usage, service_tier: str = "", speed: str = ""
+) -> PricedUsage:
     """Price every non-zero category of ``usage`` with ``rates``."""
     suffix = service_tier_suffix(service_tier)
+    factor = (
+        rates.multipliers.get("fast", Decimal(1)) if speed == "fast" else Decimal(1)
+    )
     threshold = applicable_threshold(rates, usage.prompt_tokens)
     tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""
     lines: list[CostLine] = []
@@ -90,10 +97,11 @@ def price_usage(rates: ModelRates, usage: Usage, service_tier: str = "") -> Pric
         if rate is None:
             missing.append(category.value)
             continue
+        rate *= factor
         lines.append(CostLine(category.value, count, rate, rate * count))
     searches = usage.fees.get(FeeCategory.WEB_SEARCH, 0)
     if searches and rates.web_search_usd is not None:
-        fee = rates.web_search_usd
+        fee = rates.web_search_usd * factor
         lines.append(
             CostLine(FeeCategory.WEB_SEARCH.value, searches, fee, fee * searches)
         )

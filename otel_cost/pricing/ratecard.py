@@ -42,6 +42,8 @@ class ModelRates:
     fields: dict[str, Decimal]
     web_search_usd: Decimal | None = None
     tier_thresholds: tuple[int, ...] = ()
+    #: Multipliers on every rate, from ``provider_specific_entry`` (``fast``).
+    multipliers: dict[str, Decimal] = field(default_factory=dict)
 
     def rate(self, key: str) -> Decimal | None:
         """Return the price under ``key``, or None when the card lacks it."""
@@ -125,7 +127,18 @@ def _parse_entry(
         fields=fields,
         web_search_usd=web_search,
         tier_thresholds=tuple(thresholds),
+        multipliers=_multipliers(entry.get("provider_specific_entry")),
     )
+
+
+def _multipliers(value: Any) -> dict[str, Decimal]:
+    if not isinstance(value, dict):
+        return {}
+    return {
+        key: Decimal(number)
+        for key, number in value.items()
+        if isinstance(number, int | Decimal) and not isinstance(number, bool)
+    }
 
 
 def _web_search_fee(value: Any) -> Decimal | None:

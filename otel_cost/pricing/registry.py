@@ -70,7 +70,12 @@ class PricingRegistry:
         return self.cards[max(index, 0)]
 
     def quote(
-        self, model: str, usage: Usage, ts: datetime, service_tier: str = ""
+        self,
+        model: str,
+        usage: Usage,
+        ts: datetime,
+        service_tier: str = "",
+        speed: str = "",
     ) -> Quote:
         """Price one request with the card in force at its timestamp."""
         card = self.card_at(ts)
@@ -78,12 +83,18 @@ class PricingRegistry:
         if resolved is None:
             return Quote(model, None, card.version, None)
         rates: ModelRates = card.models[resolved]
-        priced = price_usage(rates, usage, service_tier)
+        priced = price_usage(rates, usage, service_tier, speed)
         return Quote(model, resolved, card.version, priced)
 
     def price_event(self, event: CostEvent) -> CostEvent:
         """Fill in the resolved model, pricing version and cost of ``event``."""
-        quote = self.quote(event.model, event.usage, event.ts, event.service_tier)
+        quote = self.quote(
+            event.model,
+            event.usage,
+            event.ts,
+            event.service_tier,
+            event.attributes.get("speed", ""),
+        )
         event.resolved_model = quote.resolved_model or ""
         event.pricing_version = quote.pricing_version
         if quote.status is CostStatus.PRICED and quote.priced is not None:

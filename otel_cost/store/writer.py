@@ -115,6 +115,9 @@ def _collapse(events: Iterable[CostEvent]) -> dict[str, CostEvent]:
 
 
 def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    # NOTE: the lookup and the insert are two statements. Two writers storing
+    # the same new event at once both insert it: the raw table keeps one row,
+    # but the rollup counts it twice. One writer per store avoids this.
     columns = ", ".join(
         ["event_id", "ts", "session_id", *ROLLUP_DIMENSIONS, "cost_usd",
          "reported_cost_usd", *ROLLUP_MEASURES]

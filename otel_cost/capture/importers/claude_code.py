@@ -155,7 +155,10 @@ def _event(
     request_id = record.get("requestId")
     if isinstance(request_id, str):
         attributes["request_id"] = request_id
-    tier = message.get("usage", {}).get("service_tier")
+    usage_raw = message.get("usage", {})
+    if usage_raw.get("speed") == "fast":
+        attributes["speed"] = "fast"
+    tier = usage_raw.get("service_tier")
     return CostEvent(
         event_id=event_id,
         ts=ts,

@@ -21,6 +21,7 @@ from otel_cost.capture.importers.base import (
 from otel_cost.events import CostEvent
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store.connection import Store
+from otel_cost.store.pricing_versions import record_pricing_versions
 from otel_cost.store.writer import WriteResult, write_events
 
 logger = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class ImportRun:
         for path in files:
             self._import_file(path, progress.get(str(path)))
         self._flush()
+        if self.summary.files_read:
+            record_pricing_versions(self.store, self.registry)
         return self.summary
 
     def _discover(self, roots: Iterable[Path]) -> Iterable[Path]:
