@@ -11,6 +11,7 @@ IMPORTER_CLASSES: dict[str, str] = {
     "claude-code": "otel_cost.capture.importers.claude_code:ClaudeCodeImporter",
     "codex": "otel_cost.capture.importers.codex:CodexImporter",
     "gemini": "otel_cost.capture.importers.gemini:GeminiImporter",
+    "opencode": "otel_cost.capture.importers.opencode:OpenCodeImporter",
     "zed": "otel_cost.capture.importers.zed:ZedImporter",
     "copilot": "otel_cost.capture.importers.copilot:CopilotImporter",
 }
