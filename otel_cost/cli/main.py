@@ -9,6 +9,8 @@ import sys
 import click
 
 from otel_cost import __version__
+from otel_cost.cli.budget import budget_group
+from otel_cost.cli.hook import hook_group
 from otel_cost.cli.import_ import import_command
 from otel_cost.cli.instrument import instrument_command
 from otel_cost.cli.menubar import menubar_command
@@ -52,6 +54,8 @@ cli.add_command(report_command)
 cli.add_command(quickstart_command)
 cli.add_command(top_command)
 cli.add_command(menubar_command)
+cli.add_command(budget_group)
+cli.add_command(hook_group)
 cli.add_command(instrument_command)
 
 

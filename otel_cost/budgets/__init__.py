@@ -1,0 +1,1 @@
+"""Budget envelopes, their status, pre-action gates, overrides, top-ups and metrics."""

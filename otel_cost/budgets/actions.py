@@ -1,0 +1,59 @@
+"""Gate actions and verdicts: the light types a hook needs before any store work."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import Any
+
+# NOTE: an estimate, not a tokenizer. Four bytes per token is the usual rule of
+# thumb for English text and source code under BPE tokenizers.
+BYTES_PER_TOKEN = 4
+
+
+class ActionKind(StrEnum):
+    """The kinds of action a gate estimates."""
+
+    FILE_READ = "file_read"
+    EDIT = "edit"
+    PROMPT = "prompt"
+    MODEL_CALL = "model_call"
+    TOOL = "tool"
+
+
+class Verdict(StrEnum):
+    """A gate's decision, from least to most restrictive."""
+
+    ALLOW = "allow"
+    WARN = "warn"
+    DENY = "deny"
+
+
+@dataclass(frozen=True)
+class Action:
+    """An action an agent is about to take, reduced to what its cost depends on.
+
+    ``request_tokens`` is set when the hook sees the whole model request (Gemini
+    CLI BeforeModel); otherwise the context size comes from the session history.
+    """
+
+    kind: ActionKind
+    harness: str
+    session_id: str
+    cwd: str = ""
+    model: str = ""
+    added_tokens: int = 0
+    request_tokens: int | None = None
+    user: str = ""
+    label: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form sent to the service's gate endpoint."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Action:
+        """Build an action from its JSON form."""
+        values = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
+        values["kind"] = ActionKind(values["kind"])
+        return cls(**values)
