@@ -13,6 +13,7 @@ IMPORTER_CLASSES: dict[str, str] = {
     "gemini": "otel_cost.capture.importers.gemini:GeminiImporter",
     "opencode": "otel_cost.capture.importers.opencode:OpenCodeImporter",
     "zed": "otel_cost.capture.importers.zed:ZedImporter",
+    "cursor": "otel_cost.capture.importers.cursor:CursorImporter",
     "copilot": "otel_cost.capture.importers.copilot:CopilotImporter",
 }
 
