@@ -80,6 +80,7 @@ class RolloutState:
     parent_session_id: str = ""
     replay_until: str = ""
     cwd: str = ""
+    project: str = ""
     git_branch: str = ""
     git_repo: str = ""
     provider: str = DEFAULT_PROVIDER
@@ -227,6 +228,7 @@ def _read_session_meta(
     rollout.forked_from_id = _text(payload.get("forked_from_id"))
     rollout.parent_session_id = rollout.forked_from_id or _spawn_parent(payload)
     rollout.cwd = _text(payload.get("cwd"))
+    rollout.project = Path(rollout.cwd).name if rollout.cwd else ""
     git = payload.get("git")
     if isinstance(git, dict):
         rollout.git_branch = _text(git.get("branch"))
@@ -263,11 +265,8 @@ def _token_count_event(
         # Codex versions logged no usage at all; their calls are not estimated.
         return None
     last = info.get("last_token_usage")
-    last_counts = (
-        _counters(last, "last_token_usage") if isinstance(last, dict) else None
-    )
     previous = rollout.previous_totals
-    totals = _totals(info, last_counts, previous)
+    totals = _totals(info, last, previous)
     if totals is None:
         return None
     rollout.previous_totals = totals
@@ -294,18 +293,17 @@ def _counters(usage: Mapping[str, Any], name: str) -> dict[str, int]:
 
 
 def _totals(
-    info: dict[str, Any],
-    last: dict[str, int] | None,
-    previous: dict[str, int] | None,
+    info: dict[str, Any], last: Any, previous: dict[str, int] | None
 ) -> dict[str, int] | None:
     total = info.get("total_token_usage")
     if isinstance(total, dict):
         return _counters(total, "total_token_usage")
-    if last is None:
+    if not isinstance(last, dict):
         return None
-    # No cumulative usage on the line: advance the previous totals by the call.
+    # No cumulative usage on the line, so the call advances the previous totals.
+    call = _counters(last, "last_token_usage")
     base = previous or dict.fromkeys(COUNTERS, 0)
-    return {key: base.get(key, 0) + last[key] for key in COUNTERS}
+    return {key: base.get(key, 0) + call[key] for key in COUNTERS}
 
 
 def _difference(
@@ -341,7 +339,7 @@ def _event(
         provider=rollout.provider,
         model_requested=model,
         model=model,
-        project=Path(rollout.cwd).name if rollout.cwd else "",
+        project=rollout.project,
         git_repo=rollout.git_repo,
         git_branch=rollout.git_branch,
         operation="chat",
