@@ -92,7 +92,7 @@ class RolloutState:
 
     @classmethod
     def from_dict(cls, state: Mapping[str, Any]) -> RolloutState:
-        """Rebuild the state saved by `as_dict`; unknown keys are ignored."""
+        """Rebuild the state saved by `as_dict`, ignoring unknown keys."""
         names = cls.__dataclass_fields__
         return cls(**{key: value for key, value in state.items() if key in names})
 
@@ -165,15 +165,16 @@ class CodexImporter(Importer):
             if first:
                 raise NotARolloutError(_not_a_rollout(path)) from None
             raise
+        if first:
+            payload = record.get("payload") if isinstance(record, dict) else None
+            if not isinstance(payload, dict) or record.get("type") != "session_meta":
+                raise NotARolloutError(_not_a_rollout(path))
+            _read_session_meta(record, payload, path, rollout)
+            return None
         if not isinstance(record, dict):
             raise ValueError(f"expected a JSON object, got {type(record).__name__}")
         kind = record.get("type")
         payload = record.get("payload")
-        if first:
-            if kind != "session_meta" or not isinstance(payload, dict):
-                raise NotARolloutError(_not_a_rollout(path))
-            _read_session_meta(record, payload, path, rollout)
-            return None
         if not isinstance(payload, dict):
             return None
         if kind == "turn_context":
@@ -313,7 +314,7 @@ def _difference(
         return dict(totals)
     delta = {key: totals[key] - previous.get(key, 0) for key in COUNTERS}
     if any(value < 0 for value in delta.values()):
-        # The counters went backwards, so they restarted: the totals are the call.
+        # The counters went backwards because they restarted, so the totals are the call.
         return dict(totals)
     return delta
 

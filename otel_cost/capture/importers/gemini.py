@@ -59,6 +59,15 @@ class SessionContext:
     start_time: str = ""
 
     @classmethod
+    def from_state(cls, state: dict[str, Any], path: Path) -> SessionContext:
+        """Rebuild the context saved with a byte offset, ignoring unknown keys."""
+        context = cls.for_path(path)
+        for key, value in state.items():
+            if key in cls.__dataclass_fields__ and isinstance(value, str):
+                setattr(context, key, value)
+        return context
+
+    @classmethod
     def for_path(cls, path: Path) -> SessionContext:
         """Derive the context a file's location implies, before its header is read."""
         chats = path.parent
@@ -149,7 +158,7 @@ def _parse_document(path: Path) -> ParseResult:
 
 
 def _parse_lines(path: Path, start: int, state: dict[str, Any]) -> ParseResult:
-    context = SessionContext(**state) if state else SessionContext.for_path(path)
+    context = SessionContext.from_state(state, path)
     result = ParseResult(offset=start)
     records: list[tuple[str, Any]] = []
     for number, (end, line) in enumerate(iter_complete_lines(path, start), 1):
