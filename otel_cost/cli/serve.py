@@ -1,0 +1,153 @@
+"""``otel-cost serve``: run the OTLP receiver, query API and metrics until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from otel_cost import config
+from otel_cost.cli.common import db_option, pricing_option
+from otel_cost.serve.service import (
+    DEFAULT_API_PORT,
+    DEFAULT_GRPC_PORT,
+    DEFAULT_HOST,
+    DEFAULT_HTTP_PORT,
+    ServeConfig,
+    Service,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _host_port(value: str | None, name: str) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(
+            f"{value!r} is not HOST:PORT such as 127.0.0.1:4317", param_hint=name
+        )
+    return host.strip("[]"), int(port)
+
+
+@click.command("serve")
+@db_option
+@pricing_option
+@click.option(
+    "--host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    help="Address all three listeners bind to.",
+)
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_GRPC_PORT,
+    show_default=True,
+    help="OTLP/gRPC port (0 picks a free port).",
+)
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_HTTP_PORT,
+    show_default=True,
+    help="OTLP/HTTP port (0 picks a free port).",
+)
+@click.option(
+    "--api-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_API_PORT,
+    show_default=True,
+    help="REST API, /metrics and health port (0 picks one).",
+)
+@click.option(
+    "--otlp-grpc",
+    "otlp_grpc",
+    metavar="HOST:PORT",
+    default=None,
+    help="OTLP/gRPC address; overrides --host and --grpc-port.",
+)
+@click.option(
+    "--otlp-http",
+    "otlp_http",
+    metavar="HOST:PORT",
+    default=None,
+    help="OTLP/HTTP address; overrides --host and --http-port.",
+)
+@click.option(
+    "--api",
+    "api",
+    metavar="HOST:PORT",
+    default=None,
+    help="API address; overrides --host and --api-port.",
+)
+@click.option(
+    "--spool-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory of the disk spool used while the store is down "
+    "[default: <data dir>/spool].",
+)
+@click.option(
+    "--token-env",
+    default=config.ENV_API_TOKEN,
+    show_default=True,
+    help="Environment variable holding the bearer token; required when "
+    "binding beyond loopback.",
+)
+def serve_command(
+    dsn: str | None,
+    pricing_files: tuple[str, ...],
+    host: str,
+    grpc_port: int,
+    http_port: int,
+    api_port: int,
+    otlp_grpc: str | None,
+    otlp_http: str | None,
+    api: str | None,
+    spool_dir: Path | None,
+    token_env: str,
+) -> None:
+    """Receive OTLP, price and store cost events, and answer queries.
+
+    SIGTERM or Ctrl-C stops accepting, writes everything accepted to the store
+    (or leaves it in the spool when the store is down) and exits 0.
+    """
+    grpc_address = _host_port(otlp_grpc, "--otlp-grpc") or (host, grpc_port)
+    http_address = _host_port(otlp_http, "--otlp-http") or (host, http_port)
+    api_address = _host_port(api, "--api") or (host, api_port)
+    settings = ServeConfig(
+        dsn=dsn,
+        pricing_files=pricing_files,
+        grpc_host=grpc_address[0],
+        grpc_port=grpc_address[1],
+        http_host=http_address[0],
+        http_port=http_address[1],
+        api_host=api_address[0],
+        api_port=api_address[1],
+        spool_dir=spool_dir,
+        token=os.environ.get(token_env) or None,
+    )
+    service = Service(settings)
+    service.start()
+    click.echo(
+        f"otel-cost serve: API {service.urls['api_url']}, "
+        f"OTLP/HTTP {service.urls['otlp_http_url']}, "
+        f"OTLP/gRPC {service.urls['otlp_grpc_url']}",
+        err=True,
+    )
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    stop.wait()
+    service.stop()

@@ -1,0 +1,1 @@
+"""The processor service: an OTLP receiver that prices, stores and answers queries."""

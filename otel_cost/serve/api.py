@@ -1,0 +1,185 @@
+"""The REST API, ``/metrics``, health endpoints and the OpenAPI document.
+
+Every path except ``/healthz`` and ``/readyz`` needs the bearer token when one
+is configured. Money is returned as decimal strings, times as ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import orjson
+
+from otel_cost.errors import OtelCostError
+from otel_cost.serve import queries
+from otel_cost.serve.canonical import InvalidEventError, parse_body, parse_event
+from otel_cost.serve.http_common import BodyError, Handler
+from otel_cost.serve.ingest import price
+from otel_cost.serve.pipeline import OverloadedError, UnavailableError
+
+logger = logging.getLogger(__name__)
+
+MAX_EVENTS_BODY_BYTES = 16 * 2**20
+SESSION_EVENTS = re.compile(r"^/api/v1/sessions/([^/]+)/events$")
+PUBLIC_PATHS = ("/healthz", "/readyz")
+PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def openapi_text() -> bytes:
+    """Return the OpenAPI description shipped with the package."""
+    return (resources.files("otel_cost.serve") / "openapi.yaml").read_bytes()
+
+
+class ApiHandler(Handler):
+    """Handles the query API and the operational endpoints."""
+
+    def do_GET(self) -> None:  # noqa: N802 - the http.server method name
+        """Answer a query or an operational endpoint."""
+        url = urlsplit(self.path)
+        if url.path not in PUBLIC_PATHS and not self._token_ok():
+            return
+        params = dict(parse_qsl(url.query))
+        try:
+            self._get(url.path, params)
+        except OtelCostError as exc:
+            self.send_json(
+                400 if isinstance(exc, queries.QueryError) else 503, {"error": str(exc)}
+            )
+        except Exception as exc:  # noqa: BLE001 - a store failure must not kill the thread
+            logger.warning("query %s failed: %s", url.path, exc)
+            self.send_json(503, {"error": f"the store cannot answer now: {exc}"})
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server method name
+        """Accept canonical cost events."""
+        path = urlsplit(self.path).path
+        if not self._token_ok():
+            return
+        if path != "/api/v1/events":
+            self.send_json(404, {"error": f"no POST endpoint at {path!r}"})
+            return
+        try:
+            self._post_events()
+        except BodyError as exc:
+            self.close_connection = True
+            self.send_json(exc.status, {"error": str(exc)})
+
+    def _token_ok(self) -> bool:
+        return bool(self.authorized(self.state.auth))
+
+    def _get(self, path: str, params: dict[str, str]) -> None:
+        state = self.state
+        if path == "/healthz":
+            self.send_json(200, {"status": "ok", "pid": state.pid})
+        elif path == "/readyz":
+            ready = state.readiness()
+            self.send_json(200 if ready["ready"] else 503, ready)
+        elif path == "/metrics":
+            page, _ = state.metrics_page()
+            self.send_bytes(200, page.encode(), PROMETHEUS_TYPE)
+        elif path == "/openapi.yaml":
+            self.send_bytes(200, openapi_text(), "application/yaml")
+        elif path.startswith("/api/v1/"):
+            self._query(path, params)
+        else:
+            self.send_json(
+                404, {"error": f"no endpoint at {path!r}; see /openapi.yaml"}
+            )
+
+    def _query(self, path: str, params: dict[str, str]) -> None:
+        now = datetime.now(UTC)
+        match = SESSION_EVENTS.match(path)
+        with self.state.reader() as store:
+            if path == "/api/v1/summary":
+                dimension = params.get("group_by") or "project"
+                scope = queries.scope_from_params(params, now)
+                payload: dict[str, Any] = {
+                    "group_by": dimension,
+                    **_range(scope),
+                    "groups": queries.summary(store, dimension, scope),
+                }
+            elif path == "/api/v1/sessions":
+                scope = queries.scope_from_params(params, now)
+                limit = queries.parse_limit(params.get("limit"), "limit", 100)
+                payload = {
+                    **_range(scope),
+                    "sessions": queries.sessions(store, scope, limit),
+                }
+            elif match:
+                limit = queries.parse_limit(params.get("limit"), "limit", 1000)
+                session_id = unquote(match.group(1))
+                payload = {
+                    "session_id": session_id,
+                    "events": queries.session_events(store, session_id, limit),
+                }
+            elif path == "/api/v1/top":
+                scope = queries.scope_from_params(params, now)
+                limit = queries.parse_limit(params.get("n"), "n", 10)
+                payload = {**_range(scope), "events": queries.top(store, scope, limit)}
+            elif path == "/api/v1/burn":
+                filters = queries.scope_from_params(params, now).filters
+                payload = {
+                    "at": queries.iso(now),
+                    "windows": queries.burn(store, filters, now),
+                }
+            else:
+                self.send_json(
+                    404, {"error": f"no endpoint at {path!r}; see /openapi.yaml"}
+                )
+                return
+        self.send_json(200, payload)
+
+    def _post_events(self) -> None:
+        body = self.read_body(MAX_EVENTS_BODY_BYTES)
+        try:
+            raw_events = parse_body(orjson.loads(body))
+        except orjson.JSONDecodeError as exc:
+            self.send_json(400, {"error": f"invalid JSON body: {exc}"})
+            return
+        except InvalidEventError as exc:
+            self.send_json(400, {"error": str(exc)})
+            return
+        events, errors = [], []
+        for index, raw in enumerate(raw_events):
+            try:
+                events.append(price(parse_event(raw), self.state.registry))
+            except OtelCostError as exc:
+                errors.append({"index": index, "error": str(exc)})
+        self._store_events(events, errors, len(raw_events))
+
+    def _store_events(
+        self, events: list[Any], errors: list[dict[str, Any]], total: int
+    ) -> None:
+        metrics_ = self.state.self_metrics
+        try:
+            self.state.pipeline.submit(events)
+        except OverloadedError as exc:
+            metrics_.record_rejected("events", "overloaded", total)
+            self.send_json(429, {"error": str(exc)}, {"Retry-After": "5"})
+            return
+        except UnavailableError as exc:
+            metrics_.record_rejected("events", "unavailable", total)
+            self.send_json(503, {"error": str(exc)}, {"Retry-After": "5"})
+            return
+        metrics_.record_request("events", "api", total, len(events), 0)
+        if errors:
+            metrics_.record_rejected("events", "invalid", len(errors))
+        status = 400 if errors and not events else 200
+        self.send_json(
+            status,
+            {"accepted": len(events), "rejected": len(errors), "errors": errors[:100]},
+        )
+
+
+def _range(scope: queries.Scope) -> dict[str, Any]:
+    return {
+        "since": queries.iso(scope.since),
+        "until": queries.iso(scope.until),
+        "filters": scope.filters,
+    }

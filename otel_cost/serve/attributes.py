@@ -1,0 +1,75 @@
+"""OTLP attribute values as plain Python values, and the attribution keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+#: The longest attribute string kept; longer values are cut, because only
+#: names and ids are stored and a payload must never fill the store.
+MAX_VALUE_CHARS = 1024
+
+
+def any_value(value: AnyValue) -> Any:
+    """Return the Python form of one ``AnyValue``."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return to_dict(value.kvlist_value.values)
+    return getattr(value, kind)
+
+
+def to_dict(pairs: Iterable[KeyValue]) -> dict[str, Any]:
+    """Return a ``repeated KeyValue`` as a dictionary (the last key wins)."""
+    return {pair.key: any_value(pair.value) for pair in pairs}
+
+
+def text(value: Any) -> str:
+    """Return a scalar attribute as a bounded string ('' for missing or composite)."""
+    if value is None or isinstance(value, list | dict | bytes):
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)[:MAX_VALUE_CHARS]
+
+
+def first_text(sources: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> str:
+    """Return the first non-empty value of ``keys``, searching each source in turn."""
+    names = tuple(keys)
+    for source in sources:
+        for key in names:
+            found = text(source.get(key))
+            if found:
+                return found
+    return ""
+
+
+# Attribution keys, most specific first. Agents set these with
+# OTEL_RESOURCE_ATTRIBUTES (Claude Code also copies them onto every event).
+PROJECT_KEYS = ("otel_cost.project", "project", "project.name", "project.id")
+TEAM_KEYS = ("otel_cost.team", "team", "team.name", "team.id", "department")
+USER_KEYS = (
+    "otel_cost.user",
+    "user",
+    "user.name",
+    "enduser.id",
+    "user.email",
+    "user.account_id",
+    "user.id",
+)
+COST_CENTER_KEYS = (
+    "otel_cost.cost_center",
+    "cost_center",
+    "cost.center",
+    "cost_center.id",
+)
+TASK_TYPE_KEYS = ("otel_cost.task_type", "task_type", "task.type")
+GIT_REPO_KEYS = ("git.repo", "vcs.repository.url.full", "vcs.repository.name")
+GIT_BRANCH_KEYS = ("git.branch", "vcs.ref.head.name", "vcs.repository.ref.name")
+SESSION_KEYS = ("gen_ai.conversation.id", "session.id", "conversation.id", "session_id")
+HARNESS_KEYS = ("otel_cost.harness",)

@@ -1,0 +1,142 @@
+"""Attribution shared by spans and log records: harness, owners and reported cost."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from otel_cost.errors import OtelCostError
+from otel_cost.events import CostEvent
+from otel_cost.serve import attributes as keys
+from otel_cost.serve.attributes import first_text, text
+
+# ``service.name`` values of the agents whose telemetry we read, mapped to the
+# harness names the importers use. Codex names its service after the entry
+# point (codex_cli_rs, codex-cli, codex_exec, codex-app-server).
+SERVICE_HARNESS_PREFIXES = (
+    ("claude-code", "claude-code"),
+    ("codex", "codex"),
+    ("gemini-cli", "gemini-cli"),
+    ("gemini_cli", "gemini-cli"),
+)
+DEFAULT_HARNESS = "otlp"
+
+# Reported USD cost attributes written by other tools, most specific first:
+# the draft semantic-convention name, OpenLIT, LiteLLM, other vendors.
+REPORTED_COST_KEYS = (
+    "gen_ai.usage.cost.amount",
+    "gen_ai.usage.cost",
+    "gen_ai.cost.total_cost",
+    "gen_ai.usage.total_cost",
+    "gen_ai.usage.cost_usd",
+    "pi.gen_ai.cost.estimated_usd",
+)
+# OpenCode plugins write 0 when they have no price, so 0 means "not reported".
+ZERO_MEANS_UNKNOWN_KEYS = ("opencode.llm.cost.total", "opencode.llm.cost")
+LANGFUSE_COST_KEY = "langfuse.observation.cost_details"
+COST_CURRENCY_KEY = "gen_ai.usage.cost.currency"
+
+
+class InvalidAttributeError(OtelCostError):
+    """An attribute holds a value of the wrong type or range."""
+
+
+def harness_for(resource: Mapping[str, Any]) -> str:
+    """Return the harness name for a resource, from ``service.name`` by default."""
+    explicit = first_text([resource], keys.HARNESS_KEYS)
+    if explicit:
+        return explicit
+    service = text(resource.get("service.name"))
+    for prefix, harness in SERVICE_HARNESS_PREFIXES:
+        if service.startswith(prefix):
+            return harness
+    return service or DEFAULT_HARNESS
+
+
+def attribute(event: CostEvent, sources: Sequence[Mapping[str, Any]]) -> CostEvent:
+    """Fill the owner fields of ``event`` from item attributes, then the resource."""
+    event.session_id = event.session_id or first_text(sources, keys.SESSION_KEYS)
+    event.project = first_text(sources, keys.PROJECT_KEYS)
+    event.team = first_text(sources, keys.TEAM_KEYS)
+    event.user = first_text(sources, keys.USER_KEYS)
+    event.cost_center = first_text(sources, keys.COST_CENTER_KEYS)
+    event.task_type = first_text(sources, keys.TASK_TYPE_KEYS)
+    event.git_repo = first_text(sources, keys.GIT_REPO_KEYS)
+    event.git_branch = first_text(sources, keys.GIT_BRANCH_KEYS)
+    return event
+
+
+def reported_cost(attrs: Mapping[str, Any]) -> Decimal | None:
+    """Return the USD cost another tool reported on an item, if any.
+
+    Raises `InvalidAttributeError` when a cost attribute is not a non-negative number.
+    """
+    currency = text(attrs.get(COST_CURRENCY_KEY)).upper()
+    for key in REPORTED_COST_KEYS:
+        if key in attrs:
+            if key == "gen_ai.usage.cost.amount" and currency not in ("", "USD"):
+                continue
+            return usd(attrs[key], key)
+    for key in ZERO_MEANS_UNKNOWN_KEYS:
+        if key in attrs:
+            amount = usd(attrs[key], key)
+            return amount if amount else None
+    if LANGFUSE_COST_KEY in attrs:
+        return _langfuse_total(attrs[LANGFUSE_COST_KEY])
+    return None
+
+
+def usd(value: Any, name: str) -> Decimal:
+    """Return a non-negative amount as an exact Decimal (floats via their repr)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidAttributeError(f"{name} must be a number of USD, got {value!r}")
+    try:
+        amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise InvalidAttributeError(
+            f"{name} must be a number of USD, got {value!r}"
+        ) from None
+    if not amount.is_finite() or amount < 0:
+        raise InvalidAttributeError(
+            f"{name} must be a finite amount >= 0, got {value!r}"
+        )
+    return amount
+
+
+def _langfuse_total(value: Any) -> Decimal | None:
+    # Langfuse keeps a JSON map of cost per usage type; "total" is the sum.
+    try:
+        details = orjson.loads(value) if isinstance(value, str) else None
+    except orjson.JSONDecodeError:
+        details = None
+    if not isinstance(details, dict) or "total" not in details:
+        raise InvalidAttributeError(
+            f"{LANGFUSE_COST_KEY} must be a JSON object with a 'total', got {value!r:.80}"
+        )
+    return usd(details["total"], f"{LANGFUSE_COST_KEY}.total")
+
+
+def nanos_to_datetime(nanos: int) -> datetime:
+    """Return a UTC time from nanoseconds since the Unix epoch."""
+    seconds, rest = divmod(nanos, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(
+        microseconds=rest // 1000
+    )
+
+
+def kept_attributes(attrs: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
+    """Return the named scalar attributes that are present, as strings.
+
+    Only names, ids and settings are kept; prompt and payload attributes never
+    are, because the store must hold no prompt text.
+    """
+    kept = {}
+    for name in names:
+        value = text(attrs.get(name))
+        if value:
+            kept[name] = value
+    return kept

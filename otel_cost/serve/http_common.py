@@ -1,0 +1,135 @@
+"""Shared pieces of the two HTTP servers: bearer-token check, bodies, replies."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+logger = logging.getLogger(__name__)
+
+
+class BodyError(Exception):
+    """A request body cannot be read; carries the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only the loopback interface."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class BearerAuth:
+    """Checks ``Authorization: Bearer <token>`` when a token is configured."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token or None
+
+    def allows(self, header: str | None) -> bool:
+        """Whether a request with this Authorization header may proceed."""
+        if self.token is None:
+            return True
+        if not header or not header.startswith("Bearer "):
+            return False
+        return hmac.compare_digest(
+            header[len("Bearer ") :].strip().encode(), self.token.encode()
+        )
+
+
+class Server(ThreadingHTTPServer):
+    """A threading HTTP server that carries the service state for its handlers."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self, host: str, port: int, handler: type[BaseHTTPRequestHandler], state: Any
+    ) -> None:
+        if ":" in host:
+            self.address_family = socket.AF_INET6
+        self.state = state
+        super().__init__((host, port), handler)
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Base handler: quiet access log, size-limited bodies, JSON replies."""
+
+    protocol_version = "HTTP/1.1"
+    server_version = "otel-cost"
+    sys_version = ""
+
+    @property
+    def state(self) -> Any:
+        """The service state shared by all handlers."""
+        return self.server.state  # type: ignore[attr-defined]
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        """Send the access log to DEBUG, never to stderr."""
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def read_body(self, limit: int) -> bytes:
+        """Read the request body, refusing bodies without a length or over ``limit``."""
+        length_text = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raise BodyError(
+                411, "chunked request bodies are not supported; send Content-Length"
+            )
+        if length_text is None:
+            raise BodyError(411, "Content-Length is required")
+        if not length_text.isdigit():
+            raise BodyError(400, f"invalid Content-Length {length_text!r}")
+        length = int(length_text)
+        if length > limit:
+            self.close_connection = True
+            raise BodyError(
+                413, f"request body of {length} bytes is over the limit of {limit}"
+            )
+        return self.rfile.read(length)
+
+    def authorized(self, auth: BearerAuth) -> bool:
+        """Whether the request carries the token; answers 401 when it does not."""
+        if auth.allows(self.headers.get("Authorization")):
+            return True
+        self.send_bytes(
+            401,
+            b'{"error":"a valid bearer token is required"}',
+            "application/json",
+            {"WWW-Authenticate": "Bearer"},
+        )
+        return False
+
+    def send_json(
+        self, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        """Reply with a JSON document."""
+        self.send_bytes(status, orjson.dumps(payload), "application/json", headers)
+
+    def send_bytes(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Reply with a body of the given type."""
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)

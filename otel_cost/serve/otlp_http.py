@@ -1,0 +1,168 @@
+"""OTLP/HTTP: ``POST /v1/traces`` and ``/v1/logs``, protobuf or JSON, gzip allowed.
+
+Replies follow the OTLP specification: 200 with ``partial_success`` when some
+items were unusable, 400 for an undecodable body, 413 over the size limit,
+415 for another content type, and the retryable 429 (queue full) or 503
+(store and spool unavailable) with ``Retry-After``. Error bodies are a
+``google.rpc.Status`` in the request's encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from google.protobuf.message import Message  # type: ignore[import-untyped]
+from google.rpc import status_pb2  # type: ignore[import-untyped]
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsPartialSuccess,
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from otel_cost.serve.http_common import BodyError, Handler
+from otel_cost.serve.otlp_decode import (
+    MAX_REQUEST_BYTES,
+    InvalidRequestError,
+    RequestTooLargeError,
+    decompress,
+    message_to_json,
+    parse_json,
+    parse_protobuf,
+)
+from otel_cost.serve.pipeline import OverloadedError, UnavailableError
+from otel_cost.serve.receiver import ExportOutcome
+
+logger = logging.getLogger(__name__)
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+RETRY_AFTER_SECONDS = "5"
+# gRPC status codes used in google.rpc.Status bodies.
+INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABLE, UNAUTHENTICATED = 3, 8, 14, 16
+
+
+class OtlpHttpHandler(Handler):
+    """Handles OTLP/HTTP exports."""
+
+    def do_POST(self) -> None:  # noqa: N802 - the http.server method name
+        """Decode one export, store its events and reply."""
+        path = self.path.split("?", 1)[0]
+        if path not in ("/v1/traces", "/v1/logs"):
+            self.send_json(
+                404,
+                {"error": f"no OTLP endpoint at {path!r}; use /v1/traces or /v1/logs"},
+            )
+            return
+        content_type = (
+            self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        )
+        if content_type not in (PROTOBUF, JSON):
+            self.close_connection = True
+            self.send_json(
+                415,
+                {
+                    "error": f"unsupported Content-Type {content_type!r}; "
+                    f"expected {PROTOBUF} or {JSON}"
+                },
+            )
+            return
+        if not self.state.authorized_headers(self.headers.get("Authorization")):
+            self._status(
+                401, content_type, UNAUTHENTICATED, "a valid bearer token is required"
+            )
+            return
+        try:
+            self._export(path, content_type)
+        except BodyError as exc:
+            self.close_connection = True
+            self._status(exc.status, content_type, INVALID_ARGUMENT, str(exc))
+
+    def _export(self, path: str, content_type: str) -> None:
+        body = self.read_body(MAX_REQUEST_BYTES)
+        traces = path == "/v1/traces"
+        request_type: Any = (
+            ExportTraceServiceRequest if traces else ExportLogsServiceRequest
+        )
+        try:
+            raw = decompress(body, self.headers.get("Content-Encoding", ""))
+            parse = parse_json if content_type == JSON else parse_protobuf
+            request = parse(request_type, raw)
+        except RequestTooLargeError as exc:
+            self.close_connection = True
+            self._status(413, content_type, INVALID_ARGUMENT, str(exc))
+            return
+        except InvalidRequestError as exc:
+            self._status(400, content_type, INVALID_ARGUMENT, str(exc))
+            return
+        receiver = self.state.receiver
+        try:
+            if traces:
+                outcome = receiver.export_traces(request, "http")
+            else:
+                outcome = receiver.export_logs(request, "http")
+        except OverloadedError as exc:
+            self._status(
+                429,
+                content_type,
+                RESOURCE_EXHAUSTED,
+                str(exc),
+                {"Retry-After": RETRY_AFTER_SECONDS},
+            )
+            return
+        except UnavailableError as exc:
+            self._status(
+                503,
+                content_type,
+                UNAVAILABLE,
+                str(exc),
+                {"Retry-After": RETRY_AFTER_SECONDS},
+            )
+            return
+        self._reply(content_type, _response(traces, outcome))
+
+    def _reply(self, content_type: str, message: Message) -> None:
+        if content_type == JSON:
+            self.send_bytes(200, message_to_json(message), JSON)
+        else:
+            self.send_bytes(200, message.SerializeToString(), PROTOBUF)
+
+    def _status(
+        self,
+        http_status: int,
+        content_type: str,
+        code: int,
+        text: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        status = status_pb2.Status(code=code, message=text)
+        if content_type == JSON:
+            self.send_bytes(http_status, message_to_json(status), JSON, headers)
+        else:
+            self.send_bytes(http_status, status.SerializeToString(), PROTOBUF, headers)
+
+
+def _response(traces: bool, outcome: ExportOutcome) -> Message:
+    # Full success leaves partial_success unset, as the specification asks.
+    if traces:
+        response = ExportTraceServiceResponse()
+        if outcome.rejected or outcome.message:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(
+                    rejected_spans=outcome.rejected, error_message=outcome.message
+                )
+            )
+        return response
+    logs = ExportLogsServiceResponse()
+    if outcome.rejected or outcome.message:
+        logs.partial_success.CopyFrom(
+            ExportLogsPartialSuccess(
+                rejected_log_records=outcome.rejected, error_message=outcome.message
+            )
+        )
+    return logs

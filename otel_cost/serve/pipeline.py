@@ -1,0 +1,253 @@
+"""The write pipeline: a bounded queue, one writer thread, and the disk spool.
+
+A request is acknowledged only after its events are in the store or fsynced
+to the spool. The writer thread takes every queued submission up to a batch
+size and writes them together, so concurrent requests share one insert.
+While the spool holds anything, new batches are appended behind it and the
+spool is replayed first, so events reach the store in the order they were
+accepted, also across restarts. Only this thread writes, which is what makes
+the writer's duplicate check safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from otel_cost.errors import OtelCostError
+from otel_cost.events import CostEvent
+from otel_cost.serve.codec import decode_events, encode_events
+from otel_cost.serve.self_metrics import SelfMetrics
+from otel_cost.serve.spool import Spool, SpoolError, SpoolFullError
+from otel_cost.store.connection import Store
+from otel_cost.store.writer import WriteResult
+
+logger = logging.getLogger(__name__)
+
+WriteFunction = Callable[[Store, list[CostEvent]], WriteResult]
+StoreOpener = Callable[[], Store]
+
+DEFAULT_QUEUE_EVENTS = 100_000
+DEFAULT_BATCH_EVENTS = 20_000
+RETRY_MIN_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+
+
+class OverloadedError(OtelCostError):
+    """The queue is full; the client should retry later."""
+
+
+class UnavailableError(OtelCostError):
+    """Neither the store nor the spool can take the events now."""
+
+
+@dataclass
+class Submission:
+    """Events of one request, and how their write ended."""
+
+    events: list[CostEvent]
+    done: threading.Event = field(default_factory=threading.Event)
+    spooled: bool = False
+    error: OtelCostError | None = None
+
+
+class WritePipeline:
+    """Accept batches of events and store them exactly once, in order."""
+
+    def __init__(
+        self,
+        open_store: StoreOpener,
+        write: WriteFunction,
+        spool: Spool,
+        metrics: SelfMetrics,
+        max_queue_events: int = DEFAULT_QUEUE_EVENTS,
+        max_batch_events: int = DEFAULT_BATCH_EVENTS,
+    ) -> None:
+        self._open_store = open_store
+        self._write = write
+        self.spool = spool
+        self.metrics = metrics
+        self.max_queue_events = max_queue_events
+        self.max_batch_events = max_batch_events
+        self._queue: deque[Submission] = deque()
+        self._queued_events = 0
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._store: Store | None = None
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_MIN_SECONDS
+        self.store_up = False
+        self._thread = threading.Thread(
+            target=self._run, name="otel-cost-writer", daemon=True
+        )
+
+    def start(self) -> None:
+        """Start the writer thread (it replays any spool left from a previous run)."""
+        self._thread.start()
+
+    @property
+    def queued_events(self) -> int:
+        """Events accepted and waiting for the writer."""
+        return self._queued_events
+
+    def submit(self, events: list[CostEvent], timeout_s: float = 30.0) -> Submission:
+        """Queue events and wait until they are stored or spooled.
+
+        Raises `OverloadedError` when the queue is full and `UnavailableError`
+        when neither the store nor the spool took them within ``timeout_s``.
+        """
+        submission = Submission(events)
+        if not events:
+            return submission
+        with self._cond:
+            if self._stopping:
+                raise UnavailableError(
+                    "the service is stopping; retry against a running one"
+                )
+            full = self._queued_events + len(events) > self.max_queue_events
+            if full and self._queue:
+                raise OverloadedError(
+                    f"the write queue holds {self._queued_events} events, at its limit of "
+                    f"{self.max_queue_events}; retry later"
+                )
+            self._queue.append(submission)
+            self._queued_events += len(events)
+            self._cond.notify_all()
+        if not submission.done.wait(timeout_s):
+            # The writer may still store them; a retry is deduplicated by event id.
+            raise UnavailableError(
+                f"the store did not take the events within {timeout_s} s"
+            )
+        if submission.error is not None:
+            raise submission.error
+        return submission
+
+    def stop(self, timeout_s: float = 60.0) -> None:
+        """Write or spool everything queued, then stop the writer thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join(timeout_s)
+        self.spool.close()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping and not self._replay_due():
+                    self._cond.wait(self._wait_seconds())
+                if not self._queue and self._stopping:
+                    break
+                batch = self._take_batch()
+            if self._replay_due():
+                self._replay()
+            if batch:
+                self._handle(batch)
+        if not self.spool.is_empty():
+            # One last attempt, so a store that came back gets everything now.
+            self._retry_at = 0.0
+            self._replay()
+
+    def _take_batch(self) -> list[Submission]:
+        batch: list[Submission] = []
+        count = 0
+        while self._queue and (
+            not batch or count + len(self._queue[0].events) <= self.max_batch_events
+        ):
+            submission = self._queue.popleft()
+            batch.append(submission)
+            count += len(submission.events)
+        self._queued_events -= count
+        return batch
+
+    def _handle(self, batch: list[Submission]) -> None:
+        events = [event for submission in batch for event in submission.events]
+        if self.spool.is_empty() and self._try_write(events):
+            for submission in batch:
+                submission.done.set()
+            return
+        self._spool(batch, events)
+
+    def _spool(self, batch: list[Submission], events: list[CostEvent]) -> None:
+        try:
+            self.spool.append(encode_events(events))
+        except (SpoolFullError, SpoolError) as exc:
+            logger.error("cannot spool %d events: %s", len(events), exc)
+            error = UnavailableError(f"the store is unavailable and {exc}")
+            for submission in batch:
+                submission.error = error
+                submission.done.set()
+            return
+        self.metrics.count("spooled_events", len(events))
+        for submission in batch:
+            submission.spooled = True
+            submission.done.set()
+
+    def _try_write(self, events: list[CostEvent]) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        started = time.perf_counter()
+        try:
+            store = self._store or self._open_store()
+            self._store = store
+            result = self._write(store, events)
+        except Exception as exc:  # noqa: BLE001 - any store failure means "spool and retry"
+            self._mark_down(exc, len(events))
+            return False
+        self.metrics.observe_write(time.perf_counter() - started, result)
+        self._mark_up()
+        return True
+
+    def _replay_due(self) -> bool:
+        return not self.spool.is_empty() and time.monotonic() >= self._retry_at
+
+    def _wait_seconds(self) -> float | None:
+        if self.spool.is_empty():
+            return None
+        return max(self._retry_at - time.monotonic(), 0.01)
+
+    def _replay(self) -> None:
+        self.spool.seal()
+        for segment in self.spool.segments():
+            if not self._replay_segment(segment):
+                return
+            self.spool.remove(segment)
+            logger.info("replayed spool segment %s", segment.name)
+
+    def _replay_segment(self, segment: Path) -> bool:
+        for record in self.spool.read(segment):
+            events = decode_events(record.payload)
+            if not self._try_write(events):
+                return False
+            self.metrics.count("replayed_events", len(events))
+            self._spool_queued()
+        return True
+
+    def _spool_queued(self) -> None:
+        # Requests that arrive during a long replay go behind it in the spool,
+        # so they are acknowledged without waiting for the replay to finish.
+        with self._cond:
+            batch = self._take_batch()
+        if batch:
+            self._spool(
+                batch, [event for submission in batch for event in submission.events]
+            )
+
+    def _mark_down(self, exc: Exception, count: int) -> None:
+        if self.store_up or self._retry_delay == RETRY_MIN_SECONDS:
+            logger.error("store write of %d events failed, spooling: %s", count, exc)
+        self.store_up = False
+        self.metrics.count("write_failures")
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_SECONDS)
+
+    def _mark_up(self) -> None:
+        if not self.store_up and self._retry_delay > RETRY_MIN_SECONDS:
+            logger.info("store writes succeed again")
+        self.store_up = True
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_MIN_SECONDS

@@ -1,0 +1,234 @@
+"""The service: stores, write pipeline, the three servers and the discovery file."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import grpc  # type: ignore[import-untyped]
+
+from otel_cost import config
+from otel_cost.errors import ConfigError, StoreError
+from otel_cost.pricing.registry import PricingRegistry, load_registry
+from otel_cost.serve import discovery, metrics
+from otel_cost.serve.api import ApiHandler
+from otel_cost.serve.http_common import BearerAuth, Server, is_loopback
+from otel_cost.serve.otlp_grpc import start_grpc_server
+from otel_cost.serve.otlp_http import OtlpHttpHandler
+from otel_cost.serve.pipeline import (
+    DEFAULT_BATCH_EVENTS,
+    DEFAULT_QUEUE_EVENTS,
+    WriteFunction,
+    WritePipeline,
+)
+from otel_cost.serve.receiver import Receiver
+from otel_cost.serve.self_metrics import SelfMetrics, gauge
+from otel_cost.serve.spool import DEFAULT_MAX_BYTES, Spool
+from otel_cost.store.connection import Store, open_store
+from otel_cost.store.writer import write_events
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_GRPC_PORT = 4317
+DEFAULT_HTTP_PORT = 4318
+DEFAULT_API_PORT = 8787
+STOP_GRACE_S = 10.0
+
+
+@dataclass
+class ServeConfig:
+    """Everything ``otel-cost serve`` can be told; ports 0 pick free ports."""
+
+    dsn: str | None = None
+    database: str | None = None
+    pricing_files: tuple[str, ...] = ()
+    grpc_host: str = DEFAULT_HOST
+    grpc_port: int = DEFAULT_GRPC_PORT
+    http_host: str = DEFAULT_HOST
+    http_port: int = DEFAULT_HTTP_PORT
+    api_host: str = DEFAULT_HOST
+    api_port: int = DEFAULT_API_PORT
+    spool_dir: Path | None = None
+    token: str | None = None
+    max_queue_events: int = DEFAULT_QUEUE_EVENTS
+    max_batch_events: int = DEFAULT_BATCH_EVENTS
+    max_spool_bytes: int = DEFAULT_MAX_BYTES
+    write: WriteFunction = field(default=write_events)
+    write_discovery: bool = True
+
+    def check(self) -> None:
+        """Refuse to expose the service beyond loopback without a token."""
+        exposed = [
+            host
+            for host in (self.grpc_host, self.http_host, self.api_host)
+            if not is_loopback(host)
+        ]
+        if exposed and not self.token:
+            raise ConfigError(
+                f"binding to {exposed[0]!r} exposes the service beyond this machine; "
+                f"set a bearer token in ${config.ENV_API_TOKEN} (or the variable named "
+                "by --token-env), or bind to 127.0.0.1"
+            )
+
+
+class Service:
+    """A running ``otel-cost serve``: start it, read its URLs, stop it."""
+
+    def __init__(
+        self, settings: ServeConfig, registry: PricingRegistry | None = None
+    ) -> None:
+        settings.check()
+        self.settings = settings
+        self.dsn = settings.dsn or config.default_dsn()
+        self.database = settings.database or config.clickhouse_database()
+        self.registry = registry or load_registry(settings.pricing_files)
+        self.pid = os.getpid()
+        self.auth = BearerAuth(settings.token)
+        self.self_metrics = SelfMetrics()
+        spool_dir = settings.spool_dir or config.data_dir() / "spool"
+        self.pipeline = WritePipeline(
+            self._open_store,
+            settings.write,
+            Spool(spool_dir, settings.max_spool_bytes),
+            self.self_metrics,
+            settings.max_queue_events,
+            settings.max_batch_events,
+        )
+        self.receiver = Receiver(self.registry, self.pipeline, self.self_metrics)
+        self._reader_lock = threading.Lock()
+        self._reader_store: Store | None = None
+        self._servers: list[Server] = []
+        self._grpc: grpc.Server | None = None
+        self.urls: dict[str, str] = {}
+
+    def start(self) -> None:
+        """Open the store, start the writer and bind the three listeners."""
+        try:
+            self._open_store()
+        except StoreError as exc:
+            if self.dsn.startswith("chdb://"):
+                raise
+            # A server that is down now is retried by the writer; data is spooled.
+            logger.error("store not reachable at start, spooling until it is: %s", exc)
+        self.pipeline.start()
+        settings = self.settings
+        self._grpc, grpc_port = start_grpc_server(
+            self.receiver, self.auth, settings.grpc_host, settings.grpc_port
+        )
+        http = self._serve_http(settings.http_host, settings.http_port, OtlpHttpHandler)
+        api = self._serve_http(settings.api_host, settings.api_port, ApiHandler)
+        self.urls = {
+            "api_url": _url(settings.api_host, api.server_address[1]),
+            "otlp_http_url": _url(settings.http_host, http.server_address[1]),
+            "otlp_grpc_url": _url(settings.grpc_host, grpc_port),
+        }
+        if settings.write_discovery:
+            discovery.write_discovery(self.discovery_info())
+        logger.info(
+            "serving OTLP/gRPC at %s, OTLP/HTTP at %s, API at %s",
+            self.urls["otlp_grpc_url"],
+            self.urls["otlp_http_url"],
+            self.urls["api_url"],
+        )
+
+    def stop(self) -> None:
+        """Stop accepting, write or spool everything accepted, remove the discovery file."""
+        if self._grpc is not None:
+            self._grpc.stop(STOP_GRACE_S).wait(STOP_GRACE_S)
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
+        self.pipeline.stop()
+        if self.settings.write_discovery:
+            discovery.remove_discovery(self.pid)
+        logger.info(
+            "stopped; %d bytes left in the spool for the next start",
+            self.pipeline.spool.size_bytes,
+        )
+
+    def discovery_info(self) -> dict[str, Any]:
+        """Return what the discovery file says about this service."""
+        return {
+            "pid": self.pid,
+            **self.urls,
+            "dsn": _redacted_dsn(self.dsn),
+            "database": self.database,
+            "started_at": datetime.now(UTC).isoformat(),
+        }
+
+    def authorized_headers(self, header: str | None) -> bool:
+        """Whether an Authorization header carries the configured token."""
+        return self.auth.allows(header)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Store]:
+        """Lend the query handle; queries on one chDB handle must not overlap."""
+        with self._reader_lock:
+            if self._reader_store is None:
+                self._reader_store = open_store(self.dsn, self.database, migrate=False)
+            yield self._reader_store
+
+    def readiness(self) -> dict[str, Any]:
+        """Return whether the service accepts data, and why."""
+        pipeline = self.pipeline
+        queue_full = pipeline.queued_events >= pipeline.max_queue_events
+        spool_full = pipeline.spool.size_bytes >= pipeline.spool.max_bytes
+        return {
+            "ready": not queue_full and (pipeline.store_up or not spool_full),
+            "store": "up" if pipeline.store_up else "down",
+            "queued_events": pipeline.queued_events,
+            "spool_bytes": pipeline.spool.size_bytes,
+        }
+
+    def metrics_page(self) -> tuple[str, bool]:
+        """Return the Prometheus page and whether the store could be read."""
+        pipeline = self.pipeline
+        lines = self.self_metrics.lines()
+        lines += gauge(
+            "queued_events", "Events waiting for the writer.", pipeline.queued_events
+        )
+        lines += gauge(
+            "spool_bytes", "Bytes held in the disk spool.", pipeline.spool.size_bytes
+        )
+        lines += gauge(
+            "store_up", "1 when the last store write succeeded.", int(pipeline.store_up)
+        )
+        try:
+            with self.reader() as store:
+                return metrics.render(lines, store)
+        except StoreError as exc:
+            logger.warning("metrics cannot read the store: %s", exc)
+            return metrics.render(lines, None)
+
+    def _open_store(self) -> Store:
+        return open_store(self.dsn, self.database)
+
+    def _serve_http(self, host: str, port: int, handler: Any) -> Server:
+        try:
+            server = Server(host, port, handler, self)
+        except OSError as exc:
+            raise ConfigError(f"cannot bind {host}:{port}: {exc}") from exc
+        thread = threading.Thread(
+            target=server.serve_forever, name=f"http-{port}", daemon=True
+        )
+        thread.start()
+        self._servers.append(server)
+        return server
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    return f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+
+
+def _redacted_dsn(dsn: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", dsn)

@@ -1,0 +1,247 @@
+"""Turning OTLP spans into cost events.
+
+Read conventions:
+
+* GenAI semantic conventions (``gen_ai.*``): input includes cache reads and
+  writes, output includes reasoning. ``gen_ai.provider.name`` replaced
+  ``gen_ai.system`` in semconv v1.37; both are read.
+* Claude Code ``claude_code.*`` spans carry ``input_tokens``,
+  ``cache_read_tokens`` and ``cache_creation_tokens`` in the Anthropic
+  convention, where input excludes the cache.
+* Codex records reasoning under ``codex.usage.reasoning_output_tokens``.
+* Tool and agent spans without usage are kept for call counts and latency.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+
+from otel_cost.errors import OtelCostError, UsageFormatError
+from otel_cost.events import CostEvent, FeeCategory, Usage
+from otel_cost.normalise.usage import from_anthropic, from_semconv
+from otel_cost.serve import attribution
+from otel_cost.serve.attributes import first_text, text, to_dict
+from otel_cost.serve.otlp_decode import hex_id
+
+MAX_MODEL_CHARS = 256
+UINT32_MAX = 2**32 - 1
+
+ANTHROPIC_SPAN_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_creation_tokens",
+)
+OPENLIT_CACHED = "gen_ai.usage.prompt_tokens_details.cached_tokens"
+OPENLIT_CACHE_WRITE = "gen_ai.usage.prompt_tokens_details.cache_creation_tokens"
+TOOL_OPERATIONS = ("execute_tool", "tool_call")
+# Operations whose usage sums their child inference spans; counting it again
+# would double the totals (the draft cost convention puts cost on inference
+# spans only for the same reason).
+AGGREGATE_OPERATIONS = ("invoke_agent", "invoke_workflow", "create_agent", "agent_call")
+# Claude Code spans under a tool span that describe the same call again.
+IGNORED_SPAN_NAMES = (
+    "claude_code.tool.blocked_on_user",
+    "claude_code.tool.execution",
+    "claude_code.hook",
+)
+TOOL_CALL_ID_KEYS = ("gen_ai.tool.call.id", "gen_ai.tool.call_id", "tool_use_id")
+TOOL_NAME_KEYS = ("gen_ai.tool.name", "tool_name", "tool.name")
+KEPT_ATTRIBUTES = (
+    "gen_ai.response.id",
+    "gen_ai.agent.name",
+    "gen_ai.agent.id",
+    "gen_ai.tool.call.id",
+    "gen_ai.request.service_tier",
+    "query_source",
+    "speed",
+    "effort",
+    "agent_id",
+    "request_id",
+    "github.copilot.cost",
+    "github.copilot.nano_aiu",
+    "gen_ai.usage.cost.source",
+)
+
+
+class InvalidSpanError(OtelCostError):
+    """A span is cost-relevant but cannot be used."""
+
+
+def span_to_event(
+    span: Span, resource: Mapping[str, Any], scope_name: str
+) -> CostEvent | None:
+    """Return the cost event of ``span``, or None when the span carries no cost data.
+
+    Raises `InvalidSpanError` naming the first problem of an unusable span.
+    """
+    attrs = to_dict(span.attributes)
+    if not _is_relevant(span.name, attrs):
+        return None
+    trace_id, span_id = _ids(span)
+    if not span.start_time_unix_nano:
+        raise InvalidSpanError(f"span {span_id}: start_time_unix_nano is missing")
+    harness = attribution.harness_for(resource)
+    try:
+        event = _build(span, attrs, resource, harness, trace_id, span_id)
+        event.reported_cost_usd = _reported(event.operation, attrs)
+    except (UsageFormatError, attribution.InvalidAttributeError) as exc:
+        raise InvalidSpanError(f"span {span_id}: {exc}") from None
+    event.source = "sdk" if scope_name.startswith("otel_cost") else "otlp"
+    event.attributes.update(attribution.kept_attributes(resource, ("service.name",)))
+    event.attributes["span.name"] = text(span.name)
+    if scope_name:
+        event.attributes["otel.scope.name"] = text(scope_name)
+    return attribution.attribute(event, [attrs, resource])
+
+
+def _is_relevant(name: str, attrs: Mapping[str, Any]) -> bool:
+    if name in IGNORED_SPAN_NAMES:
+        return False
+    if name.startswith("claude_code.") or any(key in attrs for key in TOOL_NAME_KEYS):
+        return True
+    return any(key.startswith(("gen_ai.", "codex.usage.")) for key in attrs)
+
+
+def _ids(span: Span) -> tuple[str, str]:
+    trace_id, span_id = hex_id(span.trace_id), hex_id(span.span_id)
+    if len(span.span_id) != 8 or not any(span.span_id):
+        raise InvalidSpanError(f"span_id {span_id!r} is not 8 non-zero bytes")
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        raise InvalidSpanError(
+            f"span {span_id}: trace_id {trace_id!r} is not 16 non-zero bytes"
+        )
+    return trace_id, span_id
+
+
+def _build(
+    span: Span,
+    attrs: Mapping[str, Any],
+    resource: Mapping[str, Any],
+    harness: str,
+    trace_id: str,
+    span_id: str,
+) -> CostEvent:
+    operation = _operation(span.name, attrs)
+    tool_name = first_text([attrs], TOOL_NAME_KEYS)
+    model_requested = first_text([attrs], ("gen_ai.request.model", "model"))
+    model = first_text([attrs], ("gen_ai.response.model",)) or model_requested
+    if len(model) > MAX_MODEL_CHARS:
+        raise InvalidSpanError(
+            f"span {span_id}: model name is {len(model)} characters, over {MAX_MODEL_CHARS}"
+        )
+    usage = _usage(harness, operation, attrs)
+    if operation in TOOL_OPERATIONS:
+        usage = Usage(tokens=usage.tokens, fees={FeeCategory.TOOL_CALL: 1})
+    failed = (
+        span.status.code == Status.STATUS_CODE_ERROR
+        or text(attrs.get("success")) == "false"
+    )
+    return CostEvent(
+        event_id=_event_id(harness, operation, attrs, trace_id, span_id),
+        ts=attribution.nanos_to_datetime(span.start_time_unix_nano),
+        harness=harness,
+        source="otlp",
+        provider=first_text([attrs], ("gen_ai.provider.name", "gen_ai.system")),
+        model_requested=model_requested,
+        model=model,
+        trace_id=trace_id,
+        span_id=span_id,
+        operation=operation,
+        tool_name=tool_name,
+        outcome="error" if failed else "ok",
+        error_type=_error_type(span, attrs) if failed else "",
+        latency_ms=_latency_ms(span),
+        service_tier=_service_tier(attrs),
+        usage=usage,
+        attributes=attribution.kept_attributes(attrs, KEPT_ATTRIBUTES),
+    )
+
+
+def _operation(name: str, attrs: Mapping[str, Any]) -> str:
+    operation = text(attrs.get("gen_ai.operation.name"))
+    if operation:
+        return operation
+    if name == "claude_code.llm_request":
+        return "chat"
+    if name == "claude_code.tool" or any(key in attrs for key in TOOL_NAME_KEYS):
+        return "execute_tool"
+    if name == "claude_code.interaction":
+        return "interaction"
+    return "chat"
+
+
+def _usage(harness: str, operation: str, attrs: Mapping[str, Any]) -> Usage:
+    if operation in AGGREGATE_OPERATIONS:
+        return Usage()
+    has_semconv = any(
+        key.startswith("gen_ai.usage.") and key.endswith("tokens") for key in attrs
+    )
+    if not has_semconv and any(key in attrs for key in ANTHROPIC_SPAN_KEYS):
+        return from_anthropic(
+            {
+                "input_tokens": attrs.get("input_tokens"),
+                "output_tokens": attrs.get("output_tokens"),
+                "cache_read_input_tokens": attrs.get("cache_read_tokens"),
+                "cache_creation_input_tokens": attrs.get("cache_creation_tokens"),
+            }
+        )
+    return from_semconv(_semconv_aliases(attrs))
+
+
+def _semconv_aliases(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    # Older OpenLIT and Codex spell some subsets differently; fill the
+    # standard names only when they are absent.
+    merged = dict(attrs)
+    aliases = {
+        "gen_ai.usage.reasoning.output_tokens": "codex.usage.reasoning_output_tokens",
+        "gen_ai.usage.cache_read.input_tokens": OPENLIT_CACHED,
+        "gen_ai.usage.cache_write.input_tokens": OPENLIT_CACHE_WRITE,
+    }
+    for standard, alias in aliases.items():
+        if alias in attrs and standard not in attrs:
+            merged[standard] = attrs[alias]
+    return merged
+
+
+def _reported(operation: str, attrs: Mapping[str, Any]) -> Any:
+    if operation in AGGREGATE_OPERATIONS:
+        return None
+    return attribution.reported_cost(attrs)
+
+
+def _event_id(
+    harness: str, operation: str, attrs: Mapping[str, Any], trace_id: str, span_id: str
+) -> str:
+    # A tool call seen both as a span and as a log record (Claude Code's
+    # tool_result, Codex's tool_result) shares its call id, so it counts once.
+    call_id = first_text([attrs], TOOL_CALL_ID_KEYS)
+    if operation in TOOL_OPERATIONS and call_id:
+        return f"{harness}:tool:{call_id}"
+    # The transcript importer keys Claude Code responses by message id.
+    response_id = text(attrs.get("gen_ai.response.id"))
+    if harness == "claude-code" and response_id:
+        return f"{harness}:{response_id}"
+    return f"otlp:{trace_id}:{span_id}"
+
+
+def _error_type(span: Span, attrs: Mapping[str, Any]) -> str:
+    return first_text([attrs], ("error.type", "status_code", "error_type")) or "error"
+
+
+def _latency_ms(span: Span) -> int:
+    if span.end_time_unix_nano < span.start_time_unix_nano:
+        return 0
+    return min(
+        (span.end_time_unix_nano - span.start_time_unix_nano) // 1_000_000, UINT32_MAX
+    )
+
+
+def _service_tier(attrs: Mapping[str, Any]) -> str:
+    tier = first_text(
+        [attrs], ("gen_ai.request.service_tier", "gen_ai.openai.request.service_tier")
+    )
+    return tier if tier in ("priority", "flex", "batch") else ""

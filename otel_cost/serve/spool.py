@@ -1,0 +1,169 @@
+"""An append-only disk spool for accepted events the store could not take yet.
+
+The spool is a directory of segment files named by a growing sequence
+number. Each record is ``length (4 bytes) | crc32 (4 bytes) | payload``, and
+an append returns only after ``fsync``, so a record that was acknowledged is
+complete on disk. A crash can leave a partial record at the end of the last
+segment; it was never acknowledged, and replay stops there. Segments are
+replayed oldest first and deleted once every record in them is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from otel_cost.errors import OtelCostError
+
+logger = logging.getLogger(__name__)
+
+HEADER = struct.Struct(">II")
+SUFFIX = ".spool"
+#: Size at which the segment being written is closed and a new one started.
+SEGMENT_BYTES = 16 * 2**20
+#: Default cap on the whole spool; appends beyond it fail (clients retry).
+DEFAULT_MAX_BYTES = 2 * 2**30
+
+
+class SpoolFullError(OtelCostError):
+    """The spool is at its size limit."""
+
+
+class SpoolError(OtelCostError):
+    """The spool directory cannot be written."""
+
+
+@dataclass(frozen=True)
+class SpoolRecord:
+    """One record read back from a segment."""
+
+    segment: Path
+    payload: bytes
+
+
+class Spool:
+    """Append records durably; read and remove them segment by segment."""
+
+    def __init__(self, directory: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._active: Path | None = None
+        self._handle: int | None = None
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SpoolError(
+                f"cannot create the spool directory {str(directory)!r}: {exc}"
+            ) from exc
+        self._size = sum(path.stat().st_size for path in self.segments())
+
+    def segments(self) -> list[Path]:
+        """Return the segment files, oldest first."""
+        return sorted(self.directory.glob(f"*{SUFFIX}"))
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes held by all segments."""
+        return self._size
+
+    def is_empty(self) -> bool:
+        """Whether no segment holds a record."""
+        return self._size == 0
+
+    def append(self, payload: bytes) -> None:
+        """Write one record and fsync it; raise `SpoolFullError` or `SpoolError`."""
+        record = HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+        with self._lock:
+            if self._size + len(record) > self.max_bytes:
+                raise SpoolFullError(
+                    f"the spool at {str(self.directory)!r} holds {self._size} bytes, "
+                    f"at its limit of {self.max_bytes}"
+                )
+            try:
+                handle = self._writable()
+                os.write(handle, record)
+                os.fsync(handle)
+            except OSError as exc:
+                raise SpoolError(
+                    f"cannot write the spool {str(self.directory)!r}: {exc}"
+                ) from exc
+            self._size += len(record)
+            if (
+                self._active is not None
+                and self._active.stat().st_size >= SEGMENT_BYTES
+            ):
+                self._close_active()
+
+    def seal(self) -> None:
+        """Close the segment being written, so replay can take it whole."""
+        with self._lock:
+            self._close_active()
+
+    def read(self, segment: Path) -> Iterator[SpoolRecord]:
+        """Yield the complete records of one sealed segment, in order."""
+        data = segment.read_bytes()
+        offset = 0
+        while offset + HEADER.size <= len(data):
+            length, checksum = HEADER.unpack_from(data, offset)
+            payload = data[offset + HEADER.size : offset + HEADER.size + length]
+            if len(payload) < length or zlib.crc32(payload) != checksum:
+                break
+            yield SpoolRecord(segment, payload)
+            offset += HEADER.size + length
+        if offset < len(data):
+            logger.warning(
+                "spool segment %s ends with %d bytes of an unfinished record; "
+                "they were never acknowledged and are skipped",
+                segment.name,
+                len(data) - offset,
+            )
+
+    def remove(self, segment: Path) -> None:
+        """Delete a segment whose records are all stored."""
+        with self._lock:
+            if segment == self._active:
+                self._close_active()
+            size = segment.stat().st_size
+            segment.unlink()
+            self._size = max(self._size - size, 0)
+            _fsync_directory(self.directory)
+
+    def close(self) -> None:
+        """Close the segment being written."""
+        self.seal()
+
+    def _writable(self) -> int:
+        if self._handle is None:
+            numbers = [
+                int(path.stem) for path in self.segments() if path.stem.isdigit()
+            ]
+            self._active = (
+                self.directory / f"{max(numbers, default=0) + 1:012d}{SUFFIX}"
+            )
+            self._handle = os.open(
+                self._active, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+            )
+            _fsync_directory(self.directory)
+        return self._handle
+
+    def _close_active(self) -> None:
+        if self._handle is not None:
+            os.close(self._handle)
+        self._handle = None
+        self._active = None
+
+
+def _fsync_directory(directory: Path) -> None:
+    # A new or removed file survives a crash only once its directory is synced.
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)

@@ -1,0 +1,261 @@
+"""OTLP over gRPC and HTTP into a running service on the embedded engine."""
+
+from __future__ import annotations
+
+import gzip
+from decimal import Decimal
+
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+    OTLPSpanExporter as GrpcSpanExporter,
+)
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+    OTLPSpanExporter as HttpSpanExporter,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from serve_support import T0_NS, client, serving, span, totals, trace_request
+
+ANTHROPIC_SPAN = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "anthropic",
+    "gen_ai.request.model": "claude-sonnet-4-5",
+    "gen_ai.usage.input_tokens": 1000,
+    "gen_ai.usage.cache_read.input_tokens": 600,
+    "gen_ai.usage.cache_creation.input_tokens": 200,
+    "gen_ai.usage.output_tokens": 100,
+}
+# 200 uncached x 3e-6 + 600 reads x 3e-7 + 200 writes x 3.75e-6 + 100 out x 1.5e-5
+ANTHROPIC_COST = Decimal("0.00303")
+
+
+def sdk_spans(
+    resource: dict[str, str], spans: list[tuple[str, dict[str, object]]]
+) -> list:
+    """Record spans with the SDK and return them as ReadableSpans."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create(resource))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("test-agent")
+    for offset, (name, attrs) in enumerate(spans):
+        started = T0_NS + offset * 1_000_000_000
+        item = tracer.start_span(name, attributes=attrs, start_time=started)
+        item.end(end_time=started + 1_500_000_000)
+    return list(memory.get_finished_spans())
+
+
+def test_grpc_exporter_stores_priced_span(store, registry):
+    spans = sdk_spans(
+        {"service.name": "my-agent", "project": "checkout", "team": "payments"},
+        [("chat claude-sonnet-4-5", ANTHROPIC_SPAN)],
+    )
+    with serving(store, registry) as service:
+        port = service.urls["otlp_grpc_url"].rsplit(":", 1)[1]
+        exporter = GrpcSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True)
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
+        exporter.shutdown()
+    row = store.query_dicts("SELECT * FROM cost_events FINAL")[0]
+    assert row["cost_usd"] == ANTHROPIC_COST
+    assert row["input_tokens"] == 200
+    assert row["cache_read_tokens"] == 600
+    assert row["cache_write_5m_tokens"] == 200
+    assert row["output_tokens"] == 100
+    assert row["project"] == "checkout"
+    assert row["team"] == "payments"
+    assert row["harness"] == "my-agent"
+    assert row["provider"] == "anthropic"
+    assert row["latency_ms"] == 1500
+    assert row["ts"].isoformat().startswith("2026-08-20T10:00:00")
+    assert (
+        row["event_id"]
+        == f"otlp:{spans[0].context.trace_id:032x}:{spans[0].context.span_id:016x}"
+    )
+
+
+def test_http_exporter_gzip_openai_span(store, registry):
+    attrs = {
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 2000,
+        "gen_ai.usage.cache_read_input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 500,
+        "gen_ai.usage.reasoning.output_tokens": 100,
+    }
+    spans = sdk_spans({"service.name": "svc", "user": "ana"}, [("chat gpt-4o", attrs)])
+    with serving(store, registry) as service:
+        from opentelemetry.exporter.otlp.proto.http import Compression
+
+        exporter = HttpSpanExporter(
+            endpoint=f"{service.urls['otlp_http_url']}/v1/traces",
+            compression=Compression.Gzip,
+        )
+        assert exporter.export(spans) == SpanExportResult.SUCCESS
+        exporter.shutdown()
+    row = store.query_dicts("SELECT * FROM cost_events FINAL")[0]
+    # 1000 in x 2.5e-6 + 1000 cached x 1.25e-6 + 400 out x 1e-5 + 100 reasoning x 1e-5
+    assert row["cost_usd"] == Decimal("0.00875")
+    assert row["reasoning_tokens"] == 100
+    assert row["output_tokens"] == 400
+    assert row["provider"] == "openai"
+    assert row["user"] == "ana"
+
+
+def test_same_batch_three_times_counts_once(store, registry):
+    spans = sdk_spans(
+        {"service.name": "a"}, [("chat", ANTHROPIC_SPAN), ("chat", ANTHROPIC_SPAN)]
+    )
+    with serving(store, registry) as service:
+        port = service.urls["otlp_grpc_url"].rsplit(":", 1)[1]
+        exporter = GrpcSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True)
+        for _ in range(3):
+            assert exporter.export(spans) == SpanExportResult.SUCCESS
+        exporter.shutdown()
+        body = trace_request([span(7, ANTHROPIC_SPAN)], {"service.name": "a"})
+        with client() as http:
+            for _ in range(3):
+                reply = http.post(
+                    f"{service.urls['otlp_http_url']}/v1/traces",
+                    content=body.SerializeToString(),
+                    headers={"Content-Type": "application/x-protobuf"},
+                )
+                assert reply.status_code == 200
+    result = totals(store)
+    assert result["events"] == 3
+    assert result["cost"] == ANTHROPIC_COST * 3
+    assert result["rollup_events"] == 3
+    assert result["rollup_cost"] == ANTHROPIC_COST * 3
+
+
+def test_partial_success_names_bad_spans(store, registry):
+    good = span(1, ANTHROPIC_SPAN)
+    bad_usage = span(2, {**ANTHROPIC_SPAN, "gen_ai.usage.input_tokens": 10})
+    no_ids = span(3, ANTHROPIC_SPAN)
+    no_ids.span_id = b""
+    ignored = span(4, {"http.method": "GET"})
+    body = trace_request([good, bad_usage, no_ids, ignored], {"service.name": "a"})
+    with serving(store, registry) as service, client() as http:
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=gzip.compress(body.SerializeToString()),
+            headers={
+                "Content-Type": "application/x-protobuf",
+                "Content-Encoding": "gzip",
+            },
+        )
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "application/x-protobuf"
+        response = ExportTraceServiceResponse.FromString(reply.content)
+        metrics_page = http.get(f"{service.urls['api_url']}/metrics").text
+    assert response.partial_success.rejected_spans == 2
+    message = response.partial_success.error_message
+    assert message.startswith("rejected 2 of 4 spans")
+    assert "gen_ai.usage.input_tokens is 10, smaller than the 800 tokens" in message
+    assert "span_id '' is not 8 non-zero bytes" in message
+    assert totals(store)["events"] == 1
+    assert (
+        'otel_cost_serve_rejected_items_total{signal="traces",reason="invalid"} 2'
+        in metrics_page
+    )
+    assert 'otel_cost_serve_ignored_items_total{signal="traces"} 1' in metrics_page
+
+
+def test_json_body_with_hex_ids(store, registry):
+    document = {
+        "resourceSpans": [
+            {
+                "resource": {
+                    "attributes": [
+                        {"key": "service.name", "value": {"stringValue": "json-agent"}},
+                        {"key": "cost_center", "value": {"stringValue": "cc-42"}},
+                    ]
+                },
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "s"},
+                        "spans": [
+                            {
+                                "traceId": "5b8efff798038103d269b633813fc60c",
+                                "spanId": "eee19b7ec3c1b174",
+                                "name": "chat claude-sonnet-4-5",
+                                "kind": 3,
+                                "startTimeUnixNano": str(T0_NS),
+                                "endTimeUnixNano": str(T0_NS + 2_000_000_000),
+                                "unknownField": {"ignored": True},
+                                "attributes": [
+                                    {
+                                        "key": k,
+                                        "value": {"intValue": str(v)}
+                                        if isinstance(v, int)
+                                        else {"stringValue": v},
+                                    }
+                                    for k, v in ANTHROPIC_SPAN.items()
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    import orjson
+
+    with serving(store, registry) as service, client() as http:
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=orjson.dumps(document),
+            headers={"Content-Type": "application/json"},
+        )
+        assert reply.status_code == 200
+        assert reply.headers["content-type"] == "application/json"
+        assert reply.json() == {}
+    row = store.query_dicts("SELECT * FROM cost_events FINAL")[0]
+    assert row["trace_id"] == "5b8efff798038103d269b633813fc60c"
+    assert row["span_id"] == "eee19b7ec3c1b174"
+    assert row["event_id"] == "otlp:5b8efff798038103d269b633813fc60c:eee19b7ec3c1b174"
+    assert row["cost_center"] == "cc-42"
+    assert row["latency_ms"] == 2000
+    assert row["cost_usd"] == ANTHROPIC_COST
+
+
+def test_bad_bodies_get_clear_errors(store, registry):
+    with serving(store, registry) as service, client() as http:
+        url = f"{service.urls['otlp_http_url']}/v1/traces"
+        broken = http.post(
+            url,
+            content=b"\x0a\xff\xff\xff",
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        wrong_types = http.post(
+            url,
+            content=b'{"resourceSpans": "nope"}',
+            headers={"Content-Type": "application/json"},
+        )
+        bad_hex = http.post(
+            url,
+            content=b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"zz"}]}]}]}',
+            headers={"Content-Type": "application/json"},
+        )
+        wrong_type = http.post(
+            url, content=b"x", headers={"Content-Type": "text/plain"}
+        )
+        wrong_path = http.post(
+            f"{service.urls['otlp_http_url']}/v1/metrics",
+            content=b"",
+            headers={"Content-Type": "application/json"},
+        )
+        empty = http.post(
+            url, content=b"", headers={"Content-Type": "application/x-protobuf"}
+        )
+    assert broken.status_code == 400
+    assert wrong_types.status_code == 400
+    assert "invalid OTLP/JSON body" in wrong_types.json()["message"]
+    assert bad_hex.status_code == 400
+    assert "traceId must be a hex string" in bad_hex.json()["message"]
+    assert wrong_type.status_code == 415
+    assert wrong_path.status_code == 404
+    assert empty.status_code == 200
+    assert empty.content == b""
