@@ -63,7 +63,7 @@ class FakeProvider:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     def add(self, path: str, answer: Scripted) -> Scripted:
-        """Answer requests to ``path`` (query ignored) with ``answer``."""
+        """Answer requests to ``path`` (query ignored) or scenario with ``answer``."""
         self.routes[path] = answer
         return answer
 
@@ -90,7 +90,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake.received.append(
             Received(self.command, self.path, list(self.headers.items()), body)
         )
-        answer = fake.routes.get(path)
+        # A scenario header picks among several answers on one path; it also
+        # shows that the proxy forwards request headers.
+        answer = fake.routes.get(self.headers.get("x-scenario") or path)
         if answer is None:
             answer = Scripted(
                 status=404,

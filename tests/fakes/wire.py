@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.fakes.server import Scripted
+from .server import Scripted
 
 JSON = [("Content-Type", "application/json")]
 SSE = [
@@ -159,7 +159,7 @@ def responses_sse(response_id: str, model: str, usage: dict[str, Any]) -> Script
 
 
 def _gemini_chunk(
-    text: str, usage: dict[str, Any], model: str, finish: bool
+    text: str, usage: dict[str, Any], model: str, finish: bool, response_id: str
 ) -> dict[str, Any]:
     candidate: dict[str, Any] = {
         "content": {"parts": [{"text": text}], "role": "model"},
@@ -168,22 +168,23 @@ def _gemini_chunk(
     if finish:
         candidate["finishReason"] = "STOP"
     return {"candidates": [candidate], "usageMetadata": usage, "modelVersion": model,
-            "responseId": "gem-resp-1"}  # fmt: skip
+            "responseId": response_id}  # fmt: skip
 
 
-def gemini_json(model: str, usage: dict[str, Any]) -> Scripted:
+def gemini_json(model: str, usage: dict[str, Any], response_id: str) -> Scripted:
     """A ``generateContent`` response."""
-    body = _gemini_chunk("Hi.", usage, model, finish=True)
+    body = _gemini_chunk("Hi.", usage, model, True, response_id)
     return Scripted(headers=JSON, pieces=[_dumps(body).encode()])
 
 
-def gemini_sse(model: str, usages: list[dict[str, Any]]) -> Scripted:
+def gemini_sse(model: str, usages: list[dict[str, Any]], response_id: str) -> Scripted:
     """A ``streamGenerateContent?alt=sse`` response, one chunk per running usage."""
-    pieces = [
-        f"data: {_dumps(_gemini_chunk(f'part {i}', usage, model, i == len(usages) - 1))}"
-        "\r\n\r\n".encode()
+    last = len(usages) - 1
+    chunks = [
+        _gemini_chunk(f"part {i}", usage, model, i == last, response_id)
         for i, usage in enumerate(usages)
     ]
+    pieces = [f"data: {_dumps(chunk)}\r\n\r\n".encode() for chunk in chunks]
     return Scripted(headers=[("Content-Type", "text/event-stream")], pieces=pieces,
                     stream=True)  # fmt: skip
 

@@ -53,6 +53,7 @@ class ProxyServer:
     ) -> None:
         self.upstreams = dict(upstreams)
         self.recorder = recorder
+        install_log_redaction()
         self.client = httpx.Client(
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
@@ -332,3 +333,26 @@ class _Session:
             transport_error=self.transport_error,
         )
         recorder.record(exchange, reading)
+
+
+class QueryRedactingFilter(logging.Filter):
+    """Removes query strings from URLs that httpx logs (``?key=`` holds Gemini keys)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite URL arguments of the record; never drop it."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact_url(arg) for arg in record.args)
+        return True
+
+
+def _redact_url(value: object) -> object:
+    if isinstance(value, httpx.URL) and value.query:
+        return str(value.copy_with(query=None)) + "?<redacted>"
+    return value
+
+
+def install_log_redaction() -> None:
+    """Attach `QueryRedactingFilter` to the httpx logger once."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, QueryRedactingFilter) for f in httpx_logger.filters):
+        httpx_logger.addFilter(QueryRedactingFilter())

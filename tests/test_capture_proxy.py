@@ -1,0 +1,251 @@
+"""The reverse proxy on its own: streaming, forwarding, failures and upstream choice."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from fakes import wire
+from fakes.server import FakeProvider, Scripted
+
+from otel_cost.capture.context import CaptureContext, parse_tags, strip_credentials
+from otel_cost.capture.proxy.forwarding import narrow_accept_encoding, request_headers
+from otel_cost.capture.proxy.instrument import (
+    agent_environment,
+    exit_status,
+    harness_for,
+)
+from otel_cost.capture.proxy.recorder import Recorder
+from otel_cost.capture.proxy.server import ProxyServer
+from otel_cost.capture.proxy.upstreams import PUBLIC_ENDPOINTS, resolve_upstreams
+from otel_cost.capture.sink import Emitter
+from otel_cost.capture.wire import Provider
+from otel_cost.errors import ConfigError
+from otel_cost.events import CostEvent
+from otel_cost.pricing.registry import PricingRegistry
+
+
+class ListSink:
+    """Keeps written events in memory."""
+
+    target = "memory"
+
+    def __init__(self) -> None:
+        self.events: list[CostEvent] = []
+
+    def write(self, events: Sequence[CostEvent]) -> None:
+        self.events.extend(events)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def captured(registry: PricingRegistry) -> Iterator[tuple[Recorder, ListSink, Emitter]]:
+    sink = ListSink()
+    emitter = Emitter(sink)
+    recorder = Recorder(CaptureContext("s-proxy", "test-agent"), registry, emitter)
+    yield recorder, sink, emitter
+    emitter.close()
+
+
+def _proxy(fake: FakeProvider, recorder: Recorder) -> ProxyServer:
+    upstreams = {provider: fake.url for provider in Provider}
+    return ProxyServer(upstreams, recorder)
+
+
+def _events(emitter: Emitter, sink: ListSink) -> list[CostEvent]:
+    emitter.close()
+    return sink.events
+
+
+def test_stream_first_chunk_unbuffered(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    gate = threading.Event()
+    answer = wire.anthropic_sse("msg_gate", "claude-sonnet-4-5", {"input_tokens": 4}, 9)
+    answer.gate = gate
+    fake.add("/v1/messages", answer)
+    with _proxy(fake, recorder) as proxy, httpx.Client(timeout=5) as client:
+        with client.stream(
+            "POST",
+            proxy.url + "/anthropic/v1/messages",
+            json={"model": "claude-sonnet-4-5", "stream": True},
+        ) as response:
+            pieces = response.iter_raw()
+            first = next(pieces)
+            # Upstream is still blocked before its second piece.
+            assert not gate.is_set()
+            assert not fake.finished.is_set()
+            assert first.startswith(b"event: message_start")
+            gate.set()
+            rest = b"".join(pieces)
+    assert first + rest == answer.body
+    events = _events(emitter, sink)
+    assert len(events) == 1
+    # 4 input x 3e-6 + 9 output x 1.5e-5
+    assert events[0].cost_usd == Decimal("0.000012") + Decimal("0.000135")
+
+
+def test_gzip_body_passes_and_meters(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    plain = wire.openai_chat_json("c-gz", "gpt-4o-mini", {"prompt_tokens": 1000,
+                                  "completion_tokens": 100})  # fmt: skip
+    compressed = gzip.compress(plain.body)
+    fake.add("/chat/completions", Scripted(
+        headers=[("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+        pieces=[compressed]))  # fmt: skip
+    with _proxy(fake, recorder) as proxy, httpx.Client() as client:
+        request = client.build_request(
+            "POST",
+            proxy.url + "/openai/chat/completions",
+            json={"model": "gpt-4o-mini"},
+            headers={"Accept-Encoding": "br, gzip;q=0.9"},
+        )
+        response = client.send(request, stream=True)
+        raw = b"".join(response.iter_raw())
+        response.close()
+    assert raw == compressed
+    assert dict(fake.received[0].headers)["Accept-Encoding"] == "gzip;q=0.9"
+    events = _events(emitter, sink)
+    # 1000 x 1.5e-7 + 100 x 6e-7
+    assert events[0].cost_usd == Decimal("0.00015") + Decimal("0.00006")
+
+
+def test_stream_without_usage_unpriced(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    answer = wire.openai_chat_sse("c-nousage", "gpt-4o-mini", {})
+    answer.pieces = [piece for piece in answer.pieces if b'"choices":[]' not in piece]
+    fake.add("/chat/completions", answer)
+    with _proxy(fake, recorder) as proxy:
+        httpx.post(proxy.url + "/openai/chat/completions",
+                   json={"model": "gpt-4o-mini", "stream": True})  # fmt: skip
+    event = _events(emitter, sink)[0]
+    assert event.outcome == "ok"
+    assert event.cost_usd is None
+    assert event.cost_status.value == "unpriced"
+    assert event.attributes["usage_problem"] == "response carried no usage"
+
+
+def test_upstream_unreachable_recorded(captured: Any) -> None:
+    recorder, sink, emitter = captured
+    upstreams = {provider: "http://127.0.0.1:9" for provider in Provider}
+    with ProxyServer(upstreams, recorder) as proxy:
+        response = httpx.post(proxy.url + "/openai/responses", json={"model": "gpt-5"})
+    assert response.status_code == 502
+    assert response.json()["error"]["type"] == "upstream_unreachable"
+    event = _events(emitter, sink)[0]
+    assert event.outcome == "error"
+    assert event.error_type == "upstream_unreachable"
+    assert event.model_requested == "gpt-5"
+
+
+def test_other_paths_pass_unrecorded(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    fake.add("/v1/models", Scripted(headers=[("Content-Type", "application/json")],
+                                    pieces=[b'{"data":[]}']))  # fmt: skip
+    with _proxy(fake, recorder) as proxy:
+        listed = httpx.get(proxy.url + "/anthropic/v1/models")
+        unknown = httpx.get(proxy.url + "/elsewhere/v1/models")
+    assert listed.status_code == 200
+    assert listed.content == b'{"data":[]}'
+    assert unknown.status_code == 404
+    assert _events(emitter, sink) == []
+
+
+def test_error_status_forwarded(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    fake.add("/v1/messages", wire.anthropic_error(529, "overloaded_error"))
+    with _proxy(fake, recorder) as proxy:
+        response = httpx.post(
+            proxy.url + "/anthropic/v1/messages", json={"model": "claude-x"}
+        )
+    assert response.status_code == 529
+    assert response.headers["request-id"] == "req_err"
+    event = _events(emitter, sink)[0]
+    assert event.error_type == "overloaded_error"
+    assert event.attributes["request_id"] == "req_err"
+    assert event.cost_usd == Decimal(0)
+
+
+def test_upstream_precedence() -> None:
+    environ = {
+        "OTEL_COST_UPSTREAM_OPENAI": "https://env.example/v1",
+        "OPENAI_BASE_URL": "https://gateway.example/openai/v1",
+        "ANTHROPIC_BASE_URL": "https://gateway.example/anthropic/",
+    }
+    chosen = resolve_upstreams({Provider.GEMINI: "http://127.0.0.1:5000"}, environ)
+    assert chosen[Provider.OPENAI] == "https://env.example/v1"
+    assert chosen[Provider.ANTHROPIC] == "https://gateway.example/anthropic"
+    assert chosen[Provider.GEMINI] == "http://127.0.0.1:5000"
+    assert resolve_upstreams({}, {}) == PUBLIC_ENDPOINTS
+
+
+def test_upstream_rejects_bad_url() -> None:
+    with pytest.raises(
+        ConfigError, match="invalid upstream URL 'ftp://x' in --upstream-openai"
+    ):
+        resolve_upstreams({Provider.OPENAI: "ftp://x"}, {})
+
+
+def test_claude_telemetry_only_with_service() -> None:
+    context = CaptureContext(
+        "s1", "claude-code", project="demo app", task_type="bugfix"
+    )
+    service = {
+        "api_url": "http://127.0.0.1:8787",
+        "otlp_http_url": "http://127.0.0.1:4318",
+    }
+    env = agent_environment({}, "http://127.0.0.1:7000", context, service)
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:7000/anthropic"
+    assert env["OPENAI_BASE_URL"] == "http://127.0.0.1:7000/openai"
+    assert env["GOOGLE_GEMINI_BASE_URL"] == "http://127.0.0.1:7000/gemini"
+    assert env["CLAUDE_CODE_ENABLE_TELEMETRY"] == "1"
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
+    assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf"
+    resource = env["OTEL_RESOURCE_ATTRIBUTES"].split(",")
+    assert "otel_cost.project=demo%20app" in resource
+    assert "otel_cost.capture=proxy" in resource
+    alone = agent_environment({}, "http://127.0.0.1:7000", context, None)
+    assert "CLAUDE_CODE_ENABLE_TELEMETRY" not in alone
+    own = agent_environment(
+        {"CLAUDE_CODE_ENABLE_TELEMETRY": "1"}, "http://x", context, service
+    )
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in own
+
+
+def test_helpers_for_the_wrapper() -> None:
+    assert harness_for(["/usr/local/bin/claude", "-p"]) == "claude-code"
+    assert harness_for(["aider"]) == "aider"
+    assert exit_status(-9) == 137
+    assert exit_status(4) == 4
+    assert parse_tags(["team=core", "ticket = X-1"]) == {
+        "team": "core",
+        "ticket": "X-1",
+    }
+    with pytest.raises(ConfigError, match="invalid tag 'oops'"):
+        parse_tags(["oops"])
+    assert strip_credentials("https://x-token:ghp_abc@github.com/o/r.git") == (
+        "https://github.com/o/r.git"
+    )
+
+
+def test_hop_by_hop_headers_dropped() -> None:
+    headers = [("Host", "127.0.0.1"), ("Connection", "keep-alive, X-Trace"),
+               ("X-Trace", "1"), ("Content-Length", "3"), ("x-api-key", "k"),
+               ("Accept-Encoding", "zstd, br")]  # fmt: skip
+    assert request_headers(headers) == [
+        ("x-api-key", "k"),
+        ("Accept-Encoding", "identity"),
+    ]
+    assert narrow_accept_encoding("gzip, deflate, br, zstd") == "gzip, deflate"
