@@ -10,6 +10,7 @@ import click
 
 from otel_cost import __version__
 from otel_cost.cli.budget import budget_group
+from otel_cost.cli.doctor import doctor_command
 from otel_cost.cli.hook import hook_group
 from otel_cost.cli.import_ import import_command
 from otel_cost.cli.instrument import instrument_command
@@ -18,6 +19,7 @@ from otel_cost.cli.price import price_command
 from otel_cost.cli.pricing import pricing_group
 from otel_cost.cli.quickstart import quickstart_command
 from otel_cost.cli.report import report_command
+from otel_cost.cli.serve import serve_command
 from otel_cost.cli.top import top_command
 from otel_cost.errors import OtelCostError
 
@@ -48,6 +50,7 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(price_command)
+cli.add_command(doctor_command)
 cli.add_command(pricing_group)
 cli.add_command(import_command)
 cli.add_command(report_command)
@@ -57,6 +60,7 @@ cli.add_command(menubar_command)
 cli.add_command(budget_group)
 cli.add_command(hook_group)
 cli.add_command(instrument_command)
+cli.add_command(serve_command)
 
 
 def main() -> None:
