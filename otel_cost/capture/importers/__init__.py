@@ -15,6 +15,7 @@ IMPORTER_CLASSES: dict[str, str] = {
     "roo-code": "otel_cost.capture.importers.roo_family:RooCodeImporter",
     "cline": "otel_cost.capture.importers.roo_family:ClineImporter",
     "kilo-code": "otel_cost.capture.importers.roo_family:KiloCodeImporter",
+    "qwen-code": "otel_cost.capture.importers.qwen:QwenCodeImporter",
     "zed": "otel_cost.capture.importers.zed:ZedImporter",
     "cursor": "otel_cost.capture.importers.cursor:CursorImporter",
     "copilot": "otel_cost.capture.importers.copilot:CopilotImporter",
