@@ -10,6 +10,7 @@ import click
 
 from otel_cost import __version__
 from otel_cost.cli.budget import budget_group
+from otel_cost.cli.doctor import doctor_command
 from otel_cost.cli.hook import hook_group
 from otel_cost.cli.import_ import import_command
 from otel_cost.cli.instrument import instrument_command
@@ -49,6 +50,7 @@ def cli(verbose: int) -> None:
 
 
 cli.add_command(price_command)
+cli.add_command(doctor_command)
 cli.add_command(pricing_group)
 cli.add_command(import_command)
 cli.add_command(report_command)

@@ -95,6 +95,10 @@ class CopilotImporter(Importer):
         config.ENV_OTEL_COST_COPILOT_VSCODE_DIR,
     )
     whole_file = False
+    setup_hint = (
+        "VS Code Copilot Chat writes agent-traces.db only while the setting "
+        "github.copilot.chat.otel.dbSpanExporter.enabled is true"
+    )
 
     def default_roots(self) -> list[Path]:
         """Return the CLI directory and the VS Code ``User`` directories."""
