@@ -1,0 +1,1 @@
+"""Panel definitions of the otel-cost dashboards, one module per dashboard."""
