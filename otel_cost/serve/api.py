@@ -20,7 +20,11 @@ from otel_cost.serve import queries
 from otel_cost.serve.canonical import InvalidEventError, parse_body, parse_event
 from otel_cost.serve.http_common import BodyError, Handler
 from otel_cost.serve.ingest import price
-from otel_cost.serve.pipeline import OverloadedError, UnavailableError
+from otel_cost.serve.pipeline import (
+    OverloadedError,
+    UnavailableError,
+    WriteRejectedError,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +170,10 @@ class ApiHandler(Handler):
         except UnavailableError as exc:
             metrics_.record_rejected("events", "unavailable", total)
             self.send_json(503, {"error": str(exc)}, {"Retry-After": "5"})
+            return
+        except WriteRejectedError as exc:
+            metrics_.record_rejected("events", "store_refused", total)
+            self.send_json(500, {"error": str(exc)})
             return
         metrics_.record_request("events", "api", total, len(events), 0)
         if errors:

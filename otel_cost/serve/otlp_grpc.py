@@ -26,7 +26,11 @@ from opentelemetry.proto.collector.trace.v1 import (
 
 from otel_cost.errors import ConfigError
 from otel_cost.serve.otlp_decode import MAX_REQUEST_BYTES
-from otel_cost.serve.pipeline import OverloadedError, UnavailableError
+from otel_cost.serve.pipeline import (
+    OverloadedError,
+    UnavailableError,
+    WriteRejectedError,
+)
 from otel_cost.serve.receiver import ExportOutcome, Receiver
 
 logger = logging.getLogger(__name__)
@@ -83,6 +87,8 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             outcome = self.guard.receiver.export_traces(request, "grpc")
         except (OverloadedError, UnavailableError) as exc:
             self.guard.retryable(context, str(exc))
+        except WriteRejectedError as exc:
+            context.abort(grpc.StatusCode.INTERNAL, str(exc))
         response = trace_service_pb2.ExportTraceServiceResponse()
         if _partial(outcome):
             response.partial_success.rejected_spans = outcome.rejected
@@ -107,6 +113,8 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
             outcome = self.guard.receiver.export_logs(request, "grpc")
         except (OverloadedError, UnavailableError) as exc:
             self.guard.retryable(context, str(exc))
+        except WriteRejectedError as exc:
+            context.abort(grpc.StatusCode.INTERNAL, str(exc))
         response = logs_service_pb2.ExportLogsServiceResponse()
         if _partial(outcome):
             response.partial_success.rejected_log_records = outcome.rejected

@@ -35,7 +35,11 @@ from otel_cost.serve.otlp_decode import (
     parse_json,
     parse_protobuf,
 )
-from otel_cost.serve.pipeline import OverloadedError, UnavailableError
+from otel_cost.serve.pipeline import (
+    OverloadedError,
+    UnavailableError,
+    WriteRejectedError,
+)
 from otel_cost.serve.receiver import ExportOutcome
 
 logger = logging.getLogger(__name__)
@@ -44,7 +48,13 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 RETRY_AFTER_SECONDS = "5"
 # gRPC status codes used in google.rpc.Status bodies.
-INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAVAILABLE, UNAUTHENTICATED = 3, 8, 14, 16
+INVALID_ARGUMENT, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE, UNAUTHENTICATED = (
+    3,
+    8,
+    13,
+    14,
+    16,
+)
 
 
 class OtlpHttpHandler(Handler):
@@ -123,6 +133,10 @@ class OtlpHttpHandler(Handler):
                 str(exc),
                 {"Retry-After": RETRY_AFTER_SECONDS},
             )
+            return
+        except WriteRejectedError as exc:
+            # Not retryable: the same data would be refused again.
+            self._status(500, content_type, INTERNAL, str(exc))
             return
         self._reply(content_type, _response(traces, outcome))
 

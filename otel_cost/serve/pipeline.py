@@ -15,11 +15,11 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel_cost.errors import OtelCostError
+from otel_cost.errors import OtelCostError, StoreError
 from otel_cost.events import CostEvent
 from otel_cost.serve.codec import decode_events, encode_events
 from otel_cost.serve.self_metrics import SelfMetrics
@@ -36,6 +36,14 @@ DEFAULT_QUEUE_EVENTS = 100_000
 DEFAULT_BATCH_EVENTS = 20_000
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
+# The writer looks stored events up with one IN (...) list per call, and
+# ClickHouse refuses a query text over max_query_size (256 KiB by default).
+MAX_ID_BYTES_PER_WRITE = 128 * 1024
+#: Failed replays of one segment, with the store up, before it is set aside.
+MAX_SEGMENT_ATTEMPTS = 3
+FAILED_DIR = "failed"
+
+OK, DOWN, REJECTED = "ok", "down", "rejected"
 
 
 class OverloadedError(OtelCostError):
@@ -44,6 +52,10 @@ class OverloadedError(OtelCostError):
 
 class UnavailableError(OtelCostError):
     """Neither the store nor the spool can take the events now."""
+
+
+class WriteRejectedError(OtelCostError):
+    """The store is up but refused the events; retrying the same data cannot help."""
 
 
 @dataclass
@@ -82,6 +94,8 @@ class WritePipeline:
         self._retry_at = 0.0
         self._retry_delay = RETRY_MIN_SECONDS
         self.store_up = False
+        self._last_error = ""
+        self._segment_failures: dict[str, int] = {}
         self._thread = threading.Thread(
             target=self._run, name="otel-cost-writer", daemon=True
         )
@@ -166,11 +180,21 @@ class WritePipeline:
 
     def _handle(self, batch: list[Submission]) -> None:
         events = [event for submission in batch for event in submission.events]
-        if self.spool.is_empty() and self._try_write(events):
+        outcome = self._try_write(events) if self.spool.is_empty() else DOWN
+        if outcome == OK:
             for submission in batch:
                 submission.done.set()
-            return
-        self._spool(batch, events)
+        elif outcome == DOWN:
+            self._spool(batch, events)
+        elif len(batch) > 1:
+            # Find the request that holds the data the store refuses.
+            for submission in batch:
+                self._handle([submission])
+        else:
+            batch[0].error = WriteRejectedError(
+                f"the store refused {len(events)} events: {self._last_error}"
+            )
+            batch[0].done.set()
 
     def _spool(self, batch: list[Submission], events: list[CostEvent]) -> None:
         try:
@@ -187,19 +211,38 @@ class WritePipeline:
             submission.spooled = True
             submission.done.set()
 
-    def _try_write(self, events: list[CostEvent]) -> bool:
+    def _try_write(self, events: list[CostEvent]) -> str:
         if time.monotonic() < self._retry_at:
-            return False
+            return DOWN
         started = time.perf_counter()
         try:
             store = self._store or self._open_store()
             self._store = store
-            result = self._write(store, events)
-        except Exception as exc:  # noqa: BLE001 - any store failure means "spool and retry"
+            result = WriteResult()
+            for chunk in _chunks(events):
+                result.add(self._write(store, chunk))
+        except StoreError as exc:
             self._mark_down(exc, len(events))
-            return False
+            return DOWN
+        except Exception as exc:  # noqa: BLE001 - the client's errors vary by backend
+            if not self._store_reachable():
+                self._mark_down(exc, len(events))
+                return DOWN
+            logger.error("the store refused %d events: %s", len(events), exc)
+            self._last_error = str(exc)[:500]
+            self.metrics.count("write_failures")
+            return REJECTED
         self.metrics.observe_write(time.perf_counter() - started, result)
         self._mark_up()
+        return OK
+
+    def _store_reachable(self) -> bool:
+        try:
+            if self._store is None:
+                return False
+            self._store.command("SELECT 1")
+        except Exception:  # noqa: BLE001 - any failure means unreachable
+            return False
         return True
 
     def _replay_due(self) -> bool:
@@ -213,18 +256,43 @@ class WritePipeline:
     def _replay(self) -> None:
         self.spool.seal()
         for segment in self.spool.segments():
-            if not self._replay_segment(segment):
+            outcome = self._replay_segment(segment)
+            if outcome == DOWN:
                 return
+            if outcome == REJECTED:
+                if not self._count_segment_failure(segment):
+                    return
+                continue
             self.spool.remove(segment)
             logger.info("replayed spool segment %s", segment.name)
 
-    def _replay_segment(self, segment: Path) -> bool:
+    def _replay_segment(self, segment: Path) -> str:
+        # Records already written before a failure are written again on the
+        # next attempt; the writer skips them as duplicates.
         for record in self.spool.read(segment):
             events = decode_events(record.payload)
-            if not self._try_write(events):
-                return False
+            outcome = self._try_write(events)
+            if outcome != OK:
+                return outcome
             self.metrics.count("replayed_events", len(events))
             self._spool_queued()
+        return OK
+
+    def _count_segment_failure(self, segment: Path) -> bool:
+        """Count a refused replay; return True once the segment is set aside."""
+        attempts = self._segment_failures.get(segment.name, 0) + 1
+        self._segment_failures[segment.name] = attempts
+        if attempts < MAX_SEGMENT_ATTEMPTS:
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_SECONDS)
+            return False
+        target = self.spool.set_aside(segment, FAILED_DIR)
+        logger.error(
+            "the store refused spool segment %s %d times; moved it to %s for inspection",
+            segment.name,
+            attempts,
+            target,
+        )
         return True
 
     def _spool_queued(self) -> None:
@@ -251,3 +319,17 @@ class WritePipeline:
         self.store_up = True
         self._retry_at = 0.0
         self._retry_delay = RETRY_MIN_SECONDS
+
+
+def _chunks(events: list[CostEvent]) -> Iterator[list[CostEvent]]:
+    chunk: list[CostEvent] = []
+    id_bytes = 0
+    for event in events:
+        size = len(event.event_id.encode()) + 4
+        if chunk and id_bytes + size > MAX_ID_BYTES_PER_WRITE:
+            yield chunk
+            chunk, id_bytes = [], 0
+        chunk.append(event)
+        id_bytes += size
+    if chunk:
+        yield chunk

@@ -14,7 +14,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.serve.ingest import Conversion, convert_logs, convert_traces
-from otel_cost.serve.pipeline import OverloadedError, UnavailableError, WritePipeline
+from otel_cost.serve.pipeline import (
+    OverloadedError,
+    UnavailableError,
+    WritePipeline,
+    WriteRejectedError,
+)
 from otel_cost.serve.self_metrics import SelfMetrics
 
 logger = logging.getLogger(__name__)
@@ -62,6 +67,9 @@ class Receiver:
             raise
         except UnavailableError:
             self.metrics.record_rejected(signal, "unavailable", conversion.received)
+            raise
+        except WriteRejectedError:
+            self.metrics.record_rejected(signal, "store_refused", conversion.received)
             raise
         self.metrics.record_request(
             signal,

@@ -135,6 +135,20 @@ class Spool:
             self._size = max(self._size - size, 0)
             _fsync_directory(self.directory)
 
+    def set_aside(self, segment: Path, folder: str) -> Path:
+        """Move a segment the store keeps refusing out of the replay order."""
+        with self._lock:
+            if segment == self._active:
+                self._close_active()
+            target_dir = self.directory / folder
+            target_dir.mkdir(exist_ok=True)
+            target = target_dir / segment.name
+            size = segment.stat().st_size
+            segment.rename(target)
+            self._size = max(self._size - size, 0)
+            _fsync_directory(self.directory)
+        return target
+
     def close(self) -> None:
         """Close the segment being written."""
         self.seal()
