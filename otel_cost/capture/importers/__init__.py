@@ -16,6 +16,7 @@ IMPORTER_CLASSES: dict[str, str] = {
     "cline": "otel_cost.capture.importers.roo_family:ClineImporter",
     "kilo-code": "otel_cost.capture.importers.roo_family:KiloCodeImporter",
     "qwen-code": "otel_cost.capture.importers.qwen:QwenCodeImporter",
+    "goose": "otel_cost.capture.importers.goose:GooseImporter",
     "zed": "otel_cost.capture.importers.zed:ZedImporter",
     "cursor": "otel_cost.capture.importers.cursor:CursorImporter",
     "copilot": "otel_cost.capture.importers.copilot:CopilotImporter",

@@ -1,0 +1,204 @@
+"""Goose sessions: the ``sessions`` table of ``sessions/sessions.db``.
+
+Goose keeps only session totals on disk (``accumulated_input_tokens`` and
+``accumulated_output_tokens``), so each session is one event marked
+``attributes["granularity"] = "session"``. A row without them falls back to
+``input_tokens`` and ``output_tokens``, marked
+``attributes["token_columns"] = "plain"``. Its id is the session id, and its
+time is the session's creation time, so the event keeps its identity while
+the session grows. A later import with larger totals replaces the stored
+event and corrects the rollups.
+
+The row has no cache split, so every input token is priced as uncached
+input. That overstates the cost of sessions whose prompts were served from
+a cache, so these events are marked ``estimated``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from otel_cost import config
+from otel_cost.capture.importers.base import Importer, ParseResult, env_path
+from otel_cost.capture.importers.discovery import (
+    open_sqlite_readonly,
+    table_columns,
+    xdg_data_dir,
+)
+from otel_cost.capture.importers.record_fields import (
+    RecordError,
+    any_time,
+    as_mapping,
+    cost_usd,
+    project_name,
+    text,
+    tokens,
+)
+from otel_cost.errors import UsageFormatError
+from otel_cost.events import CostEvent, CostStatus
+from otel_cost.normalise.usage import from_canonical
+
+logger = logging.getLogger(__name__)
+
+HARNESS = "goose"
+DATABASE_NAME = "sessions.db"
+RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
+WATERMARK = "updated_at"
+# Columns read when present; ``id`` is the only one required.
+OPTIONAL_COLUMNS = (
+    "working_dir",
+    "created_at",
+    "updated_at",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "accumulated_input_tokens",
+    "accumulated_output_tokens",
+    "accumulated_total_tokens",
+    "accumulated_cost",
+    "provider_name",
+    "model_config_json",
+    "session_type",
+    "parent_session_id",
+)
+
+
+class GooseImporter(Importer):
+    """Imports one session-total event per Goose session."""
+
+    name = HARNESS
+
+    def default_roots(self) -> list[Path]:
+        """Return ``$GOOSE_PATH_ROOT/data``, else Goose's data directories."""
+        override = env_path(config.ENV_GOOSE_PATH_ROOT)
+        if override is not None:
+            return [override / "data"]
+        roots = [xdg_data_dir() / "goose"]
+        if sys.platform == "darwin":
+            # Goose's directory strategy may also pick the Apple location.
+            support = config.home() / "Library" / "Application Support"
+            roots.append(support / "Block.goose")
+        return roots
+
+    def discover(self, root: Path) -> Iterator[Path]:
+        """Yield ``sessions.db`` under ``root``, its ``sessions/`` or ``data/``."""
+        for candidate in (
+            root / "sessions" / DATABASE_NAME,
+            root / DATABASE_NAME,
+            root / "data" / "sessions" / DATABASE_NAME,
+        ):
+            if candidate.is_file():
+                yield candidate
+
+    def parse(self, path: Path, start: int, state: dict[str, Any]) -> ParseResult:
+        """Read the sessions updated since the saved watermark."""
+        result = ParseResult(offset=0, state=dict(state))
+        try:
+            with open_sqlite_readonly(path) as connection:
+                for row in _session_rows(connection, state.get(WATERMARK), result):
+                    _add_session_event(row, result)
+        except sqlite3.Error as exc:
+            result.errors.append(f"cannot read the database: {exc}")
+        return result
+
+
+def _session_rows(
+    connection: sqlite3.Connection, watermark: Any, result: ParseResult
+) -> Iterator[dict[str, Any]]:
+    columns = table_columns(connection, "sessions")
+    if "id" not in columns:
+        result.errors.append("no sessions table; this Goose schema is not supported")
+        return
+    present = [name for name in OPTIONAL_COLUMNS if name in columns]
+    sql = f"SELECT {', '.join(['id', *present])} FROM sessions"
+    parameters: tuple[Any, ...] = ()
+    if "updated_at" in present and isinstance(watermark, str):
+        # ">=" re-reads sessions of the watermark's own second; the store
+        # skips the ones that did not grow.
+        sql += " WHERE updated_at >= ?"
+        parameters = (watermark,)
+    for values in connection.execute(sql, parameters):
+        row = dict(zip(["id", *present], values, strict=True))
+        updated = row.get("updated_at")
+        if isinstance(updated, str) and updated > result.state.get(WATERMARK, ""):
+            result.state[WATERMARK] = updated
+        yield row
+
+
+def _add_session_event(row: dict[str, Any], result: ParseResult) -> None:
+    try:
+        event = session_event(row)
+    except RECORD_ERRORS as exc:
+        result.bad_lines += 1
+        result.errors.append(f"session {row['id']}: {exc}")
+        return
+    if event is not None:
+        result.events.append(event)
+
+
+def session_event(row: Mapping[str, Any]) -> CostEvent | None:
+    """Return the session-total event of one ``sessions`` row, None if empty."""
+    input_total = _first_count(row, "accumulated_input_tokens", "input_tokens")
+    output_total = _first_count(row, "accumulated_output_tokens", "output_tokens")
+    if input_total + output_total == 0:
+        return None
+    model = _model_name(row.get("model_config_json"))
+    directory = text(row.get("working_dir"))
+    return CostEvent(
+        event_id=f"{HARNESS}:{row['id']}",
+        ts=any_time(row.get("created_at") or row.get("updated_at"), "created_at"),
+        harness=HARNESS,
+        source="import",
+        session_id=str(row["id"]),
+        parent_session_id=text(row.get("parent_session_id")),
+        provider=text(row.get("provider_name")),
+        model_requested=model,
+        model=model,
+        project=project_name(directory),
+        # NOTE: the pricing engine moves a request to long-context rates when
+        # its prompt passes the card's threshold (200k tokens for Claude Sonnet
+        # 4.5). A session total past it is priced that way although no single
+        # request may have been that long, which overstates the estimate.
+        usage=from_canonical({"input": input_total, "output": output_total}),
+        attributes=_attributes(row, directory),
+        reported_cost_usd=cost_usd(row.get("accumulated_cost"), "accumulated_cost"),
+        cost_status=CostStatus.ESTIMATED,
+    )
+
+
+def _first_count(row: Mapping[str, Any], accumulated: str, plain: str) -> int:
+    # NOTE: in the releases that have both, the plain columns count only the
+    # current context, so a row without accumulated totals may undercount.
+    if row.get(accumulated) is not None:
+        return tokens(row, accumulated)
+    return tokens(row, plain)
+
+
+def _model_name(raw: Any) -> str:
+    if raw is None or raw == "":
+        return ""
+    if not isinstance(raw, str):
+        raise RecordError(f"model_config_json must be JSON text, got {raw!r}")
+    return text(as_mapping(orjson.loads(raw), "model_config_json").get("model_name"))
+
+
+def _attributes(row: Mapping[str, Any], directory: str) -> dict[str, str]:
+    attributes = {"granularity": "session"}
+    if row.get("accumulated_input_tokens") is None:
+        attributes["token_columns"] = "plain"
+    if directory:
+        attributes["cwd"] = directory
+    total = row.get("accumulated_total_tokens")
+    if isinstance(total, int):
+        attributes["reported_total_tokens"] = str(total)
+    session_type = text(row.get("session_type"))
+    if session_type:
+        attributes["session_type"] = session_type
+    return attributes
