@@ -71,6 +71,10 @@ class Importer(ABC):
     def parse(self, path: Path, start: int, state: dict[str, Any]) -> ParseResult:
         """Parse ``path`` from byte ``start`` with the decoder ``state`` saved there."""
 
+    def is_whole_file(self, path: Path) -> bool:
+        """Return True when ``path`` is rewritten whole rather than appended to."""
+        return self.whole_file
+
     def sort_key(self, path: Path) -> tuple[int, str]:
         """Order files so originals come before the files that copy them."""
         try:

@@ -120,6 +120,10 @@ class GeminiImporter(Importer):
             for parent in _subdirectories(chats):
                 yield from sorted(parent.glob("*.jsonl"))
 
+    def is_whole_file(self, path: Path) -> bool:
+        """Return True for the older single-JSON sessions, which are rewritten whole."""
+        return path.suffix == ".json"
+
     def parse(self, path: Path, start: int, state: dict[str, Any]) -> ParseResult:
         """Read a single-JSON file whole, or the new lines of a JSONL file."""
         if path.suffix == ".json":

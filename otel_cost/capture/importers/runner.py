@@ -123,7 +123,7 @@ class ImportRun:
         start, state = 0, {}
         appended = (
             previous is not None
-            and not self.importer.whole_file
+            and not self.importer.is_whole_file(path)
             and stat.st_size >= previous.offset
             and same_prefix(path, previous.fingerprint)
         )
