@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-#: Content codings the meter can decode; the proxy asks upstream for no others.
+#: Content codings the meter can always decode; the proxy asks upstream for no
+#: others (zstd is decoded too, but only when ``zstandard`` is installed).
 DECODABLE_CODINGS = ("gzip", "deflate", "identity")
 
 
@@ -47,14 +48,39 @@ class ZlibDecoder:
         return self._inner.decompress(data)
 
 
+class ZstdDecoder:
+    """Decodes zstd when the optional ``zstandard`` package is installed.
+
+    httpx asks for zstd whenever that package is importable, so the SDK's
+    meter must read it too.
+    """
+
+    def __init__(self) -> None:
+        import zstandard
+
+        self._inner = zstandard.ZstdDecompressor().decompressobj()
+
+    def decode(self, data: bytes) -> bytes:
+        """Return the decompressed bytes of ``data``."""
+        decoded: bytes = self._inner.decompress(data)
+        return decoded
+
+
 def make_decoder(content_encoding: str) -> Decoder | None:
     """Return a decoder for the header value, or None when a coding is unsupported."""
     parts = [part.strip().lower() for part in content_encoding.split(",")]
     codings = [coding for coding in parts if coding and coding != "identity"]
     if not codings:
         return IdentityDecoder()
-    if len(codings) == 1 and codings[0] in ("gzip", "deflate", "x-gzip"):
+    if len(codings) > 1:
+        return None
+    if codings[0] in ("gzip", "deflate", "x-gzip"):
         return ZlibDecoder("gzip" if codings[0] == "x-gzip" else codings[0])
+    if codings[0] == "zstd":
+        try:
+            return ZstdDecoder()
+        except ImportError:
+            return None
     return None
 
 
