@@ -97,7 +97,16 @@ class Handler(BaseHTTPRequestHandler):
             raise BodyError(
                 413, f"request body of {length} bytes is over the limit of {limit}"
             )
-        return self.rfile.read(length)
+        body = self.rfile.read(length)
+        self._body_read_for = self.raw_requestline
+        return body
+
+    def _unread_body(self) -> bool:
+        if getattr(self, "_body_read_for", None) is self.raw_requestline:
+            return False
+        length = self.headers.get("Content-Length", "0")
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        return chunked or not length.isdigit() or int(length) > 0
 
     def authorized(self, auth: BearerAuth) -> bool:
         """Whether the request carries the token; answers 401 when it does not."""
@@ -125,7 +134,12 @@ class Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
     ) -> None:
         """Reply with a body of the given type."""
+        if self._unread_body():
+            # Bytes left unread would be parsed as the next request.
+            self.close_connection = True
         self.send_response(status)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():

@@ -104,6 +104,11 @@ class WritePipeline:
         """Start the writer thread (it replays any spool left from a previous run)."""
         self._thread.start()
 
+    def use_store(self, store: Store) -> None:
+        """Write to ``store``, opened by the caller at start."""
+        self._store = store
+        self.store_up = True
+
     @property
     def queued_events(self) -> int:
         """Events accepted and waiting for the writer."""

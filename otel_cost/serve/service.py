@@ -113,7 +113,7 @@ class Service:
     def start(self) -> None:
         """Open the store, start the writer and bind the three listeners."""
         try:
-            self._open_store()
+            self.pipeline.use_store(self._open_store())
         except StoreError as exc:
             if self.dsn.startswith("chdb://"):
                 raise

@@ -1,0 +1,286 @@
+"""The REST API, /metrics, health, token rules and the discovery file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import orjson
+import pytest
+from serve_support import client, serving, span, trace_request
+
+from otel_cost.errors import ConfigError
+from otel_cost.serve.discovery import discovery_path, running_service
+from otel_cost.serve.service import ServeConfig, Service
+
+
+def at(hours_ago: float) -> str:
+    moment = datetime.now(UTC) - timedelta(hours=hours_ago)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def event(event_id: str, hours_ago: float, **fields):
+    base = {
+        "event_id": event_id,
+        "ts": at(hours_ago),
+        "harness": "claude-code",
+        "source": "proxy",
+        "model": "claude-sonnet-4-5",
+        "provider": "anthropic",
+        "usage": {"input": 1000, "output": 100},
+    }
+    return {**base, **fields}
+
+
+# 1000 x 3e-6 + 100 x 1.5e-5
+EVENT_COST = Decimal("0.0045")
+EVENTS = [
+    event("e1", 0.5, session_id="s1", project="web", team="t1", user="ana"),
+    event(
+        "e2",
+        0.25,
+        session_id="s1",
+        project="web",
+        team="t1",
+        user="ana",
+        usage={"input": 2000, "output": 200},
+    ),
+    event(
+        "e3", 5, session_id="s2", project="api", team="t2", user="bo", cost_center="cc1"
+    ),
+    event("e4", 50, session_id="s3", project="api", team="t2", user="bo"),
+    event(
+        "e5", 0.75, session_id="s2", project="api", model="unknown-model-q", team="t2"
+    ),
+]
+
+
+def post_events(http, service, events, token=None):
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return http.post(
+        f"{service.urls['api_url']}/api/v1/events",
+        content=orjson.dumps({"events": events}),
+        headers=headers,
+    )
+
+
+def test_posted_events_and_queries(store, registry):
+    with serving(store, registry) as service, client() as http:
+        reply = post_events(http, service, EVENTS)
+        assert reply.json() == {"accepted": 5, "rejected": 0, "errors": []}
+        again = post_events(http, service, EVENTS)
+        assert again.status_code == 200
+        api = service.urls["api_url"]
+        by_project = http.get(
+            f"{api}/api/v1/summary", params={"group_by": "project", "since": "7d"}
+        ).json()
+        by_day = http.get(
+            f"{api}/api/v1/summary", params={"group_by": "day", "since": "20m"}
+        ).json()
+        sessions = http.get(f"{api}/api/v1/sessions", params={"since": "7d"}).json()
+        session_events = http.get(f"{api}/api/v1/sessions/s1/events").json()
+        top = http.get(f"{api}/api/v1/top", params={"n": 2, "since": "7d"}).json()
+        burn = http.get(f"{api}/api/v1/burn").json()
+        filtered = http.get(
+            f"{api}/api/v1/summary",
+            params={"group_by": "user", "team": "t1", "since": "7d"},
+        ).json()
+    groups = {group["key"]: group for group in by_project["groups"]}
+    assert groups["web"]["cost_usd"] == "0.0135"
+    assert groups["web"]["events"] == 2
+    assert groups["api"]["cost_usd"] == "0.009"
+    assert groups["api"]["events"] == 3
+    assert groups["api"]["unpriced_events"] == 1
+    assert groups["web"]["tokens"]["input"] == 3000
+    assert by_project["groups"][0]["key"] == "web"
+    assert len(by_day["groups"]) == 1
+    assert by_day["groups"][0]["events"] == 1
+    assert by_day["groups"][0]["key"] == at(0.25)[:10]
+    assert [row["session_id"] for row in sessions["sessions"]] == ["s1", "s2", "s3"]
+    assert sessions["sessions"][0]["cost_usd"] == "0.0135"
+    assert [row["event_id"] for row in session_events["events"]] == ["e1", "e2"]
+    assert session_events["events"][1]["cost_usd"] == "0.009"
+    assert [row["event_id"] for row in top["events"]] == ["e2", "e1"]
+    windows = {window["window"]: window for window in burn["windows"]}
+    assert windows["1h"]["cost_usd"] == "0.0135"
+    assert windows["1h"]["events"] == 3
+    assert windows["1h"]["unpriced_events"] == 1
+    assert windows["24h"]["cost_usd"] == "0.018"
+    assert windows["7d"]["cost_usd"] == "0.0225"
+    assert windows["24h"]["usd_per_hour"] == "0.00075"
+    assert [group["key"] for group in filtered["groups"]] == ["ana"]
+
+
+def test_posted_event_errors_name_fields(store, registry):
+    bad = [
+        event("ok1", 1),
+        {"event_id": "x", "harness": "h"},
+        event("bad-usage", 1, usage={"tokens_in": 5}),
+        event("bad-time", 1, ts="yesterday"),
+        event("bad-cost", 1, reported_cost_usd="cheap"),
+        event(
+            "anthropic",
+            1,
+            usage_format="anthropic",
+            usage={
+                "input_tokens": 10,
+                "cache_read_input_tokens": 100,
+                "output_tokens": 1,
+            },
+        ),
+    ]
+    with serving(store, registry) as service, client() as http:
+        reply = post_events(http, service, bad)
+        not_json = http.post(
+            f"{service.urls['api_url']}/api/v1/events",
+            content=b"{",
+            headers={"Content-Type": "application/json"},
+        )
+        all_bad = post_events(http, service, [{"event_id": "x"}])
+    body = reply.json()
+    assert body["accepted"] == 2
+    assert body["rejected"] == 4
+    errors = {item["index"]: item["error"] for item in body["errors"]}
+    assert errors[1] == "ts is required"
+    assert "unknown usage category 'tokens_in'" in errors[2]
+    assert "ts 'yesterday' is not an ISO 8601 time" in errors[3]
+    assert "reported_cost_usd must be a number of USD" in errors[4]
+    assert not_json.status_code == 400
+    assert all_bad.status_code == 400
+    row = store.query_dicts(
+        "SELECT * FROM cost_events FINAL WHERE event_id = 'anthropic'"
+    )[0]
+    # 10 x 3e-6 + 100 x 3e-7 + 1 x 1.5e-5
+    assert row["cost_usd"] == Decimal("0.000075")
+
+
+def test_bad_query_parameters_answer_400(store, registry):
+    with serving(store, registry) as service, client() as http:
+        api = service.urls["api_url"]
+        bad_dimension = http.get(f"{api}/api/v1/summary", params={"group_by": "color"})
+        bad_time = http.get(f"{api}/api/v1/summary", params={"since": "last week"})
+        bad_limit = http.get(f"{api}/api/v1/top", params={"n": "0"})
+        bad_zone = http.get(f"{api}/api/v1/summary", params={"tz": "Mars/Base"})
+        missing = http.get(f"{api}/api/v2/nothing")
+    assert bad_dimension.status_code == 400
+    assert "group_by='color' is not a dimension" in bad_dimension.json()["error"]
+    assert bad_time.status_code == 400
+    assert bad_limit.status_code == 400
+    assert bad_zone.status_code == 400
+    assert missing.status_code == 404
+
+
+def test_metrics_cost_and_self_counters(store, registry):
+    spans = [
+        span(
+            i,
+            {
+                "gen_ai.request.model": "claude-sonnet-4-5",
+                "gen_ai.usage.input_tokens": 1000,
+                "gen_ai.usage.output_tokens": 100,
+            },
+        )
+        for i in (1, 2)
+    ]
+    with serving(store, registry) as service, client() as http:
+        http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=trace_request(
+                spans, {"service.name": "agent-x", "project": "p1"}
+            ).SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        post_events(http, service, [event("n1", 0.1, project="p2")])
+        page = http.get(f"{service.urls['api_url']}/metrics")
+    text = page.text
+    assert page.headers["content-type"].startswith("text/plain; version=0.0.4")
+    labels = 'project="p1",model="claude-sonnet-4-5",harness="agent-x"'
+    assert f"otel_cost_cost_usd_total{{{labels}}} 0.009" in text
+    assert f'otel_cost_events_total{{{labels},cost_status="priced"}} 2' in text
+    assert f'otel_cost_tokens_total{{{labels},type="input"}} 2000' in text
+    assert 'otel_cost_burn_usd{project="p2",window="1h"} 0.0045' in text
+    assert (
+        'otel_cost_serve_received_items_total{signal="traces",transport="http"} 2'
+        in text
+    )
+    assert (
+        'otel_cost_serve_received_items_total{signal="events",transport="api"} 1'
+        in text
+    )
+    assert 'otel_cost_serve_written_events_total{result="inserted"} 3' in text
+    assert "otel_cost_serve_write_duration_seconds_count 2" in text
+    assert "otel_cost_serve_store_up 1" in text
+
+
+def test_token_required_off_loopback(store, registry):
+    settings = ServeConfig(dsn=store.dsn, database=store.database, api_host="0.0.0.0")
+    with pytest.raises(
+        ConfigError, match="set a bearer token in \\$OTEL_COST_API_TOKEN"
+    ):
+        Service(settings, registry)
+
+
+def test_token_checked_on_every_endpoint(store, registry):
+    with serving(store, registry, token="s3cret") as service, client() as http:
+        api = service.urls["api_url"]
+        no_token = http.get(f"{api}/api/v1/summary")
+        wrong = http.get(
+            f"{api}/api/v1/summary", headers={"Authorization": "Bearer nope"}
+        )
+        right = http.get(
+            f"{api}/api/v1/summary", headers={"Authorization": "Bearer s3cret"}
+        )
+        health = http.get(f"{api}/healthz")
+        metrics_page = http.get(f"{api}/metrics")
+        post_no_token = post_events(http, service, [event("t1", 1)])
+        post_token = post_events(http, service, [event("t1", 1)], token="s3cret")
+        otlp = http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=b"",
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+    assert no_token.status_code == 401
+    assert wrong.status_code == 401
+    assert right.status_code == 200
+    assert health.status_code == 200
+    assert metrics_page.status_code == 401
+    assert post_no_token.status_code == 401
+    assert post_token.status_code == 200
+    assert otlp.status_code == 401
+
+
+def test_discovery_file_and_running_service(store, registry):
+    assert running_service() is None
+    with serving(store, registry) as service, client() as http:
+        info = running_service()
+        assert info is not None
+        assert info["pid"] == service.pid
+        assert info["api_url"] == service.urls["api_url"]
+        assert info["otlp_http_url"] == service.urls["otlp_http_url"]
+        assert info["otlp_grpc_url"] == service.urls["otlp_grpc_url"]
+        assert info["database"] == store.database
+        openapi = http.get(f"{service.urls['api_url']}/openapi.yaml")
+        ready = http.get(f"{service.urls['api_url']}/readyz").json()
+    assert not discovery_path().exists()
+    assert running_service() is None
+    assert openapi.status_code == 200
+    assert openapi.text.startswith("openapi: 3.1.0")
+    assert ready["ready"] is True
+    assert ready["store"] == "up"
+
+
+def test_stale_discovery_file_ignored(store, registry):
+    discovery_path().parent.mkdir(parents=True, exist_ok=True)
+    discovery_path().write_text(
+        orjson.dumps(
+            {
+                "pid": 2**22 + 12345,
+                "api_url": "http://127.0.0.1:9",
+                "otlp_http_url": "x",
+                "otlp_grpc_url": "y",
+            }
+        ).decode()
+    )
+    assert running_service() is None
