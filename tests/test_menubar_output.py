@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,7 +16,6 @@ from otel_cost.cli.main import cli
 from otel_cost.events import CostEvent, CostStatus, TokenCategory, Usage
 from otel_cost.store import Store
 from otel_cost.store.writer import write_events
-from otel_cost.views.budgets import budget_lines_from
 from otel_cost.views.menubar import render
 from otel_cost.views.model import (
     BudgetLine,
@@ -126,17 +126,6 @@ def test_project_name_cannot_inject() -> None:
     assert "evil / bash=rm: $1.00 | color=#9e9e9e" in lines
 
 
-def test_budget_lines_from_mappings() -> None:
-    lines = budget_lines_from(
-        [
-            {"scope": "project", "name": "web", "limit_usd": "100", "spent_usd": "91"},
-            {"scope": "session", "name": "s1", "limit_usd": None},
-        ]
-    )
-    assert lines == [BudgetLine("project", "web", Decimal(100), Decimal(91))]
-    assert lines[0].state == BudgetState.RED
-
-
 def test_day_status_from_store(store: Store, utc_zone: None) -> None:
     write_events(
         store,
@@ -167,3 +156,31 @@ def test_menubar_command_reads_store(store: Store, utc_zone: None) -> None:
     assert lines[0] == "$2.50 | color=#9e9e9e"
     assert "web: $2.50 | color=#9e9e9e" in lines
     assert any("bash=" in line and "terminal=true" in line for line in lines)
+
+
+def test_menubar_budget_file_colours(
+    store: Store, utc_zone: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        "envelopes:\n"
+        "  - {name: web-monthly, scope: project, limit_usd: 3, match: {project: web}}\n"
+        "  - {name: api-monthly, scope: project, limit_usd: 10, match: {project: api}}\n"
+    )
+    monkeypatch.setenv("OTEL_COST_BUDGETS_FILE", str(budgets))
+    now = datetime.now(UTC)
+    write_events(
+        store,
+        [
+            priced("a", now - timedelta(seconds=5), "web", "2.50"),
+            priced("b", now - timedelta(seconds=4), "api", "1.00"),
+        ],
+    )
+    result = CliRunner().invoke(cli, ["menubar"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    # web: 2.50 of 3.00 is 83%, amber; api: 10%, green.
+    assert lines[0] == "▲ $3.50 | color=#ef8f00"
+    assert "web: $2.50 | color=#ef8f00" in lines
+    assert "api: $1.00 | color=#2e7d32" in lines
+    assert "web-monthly budget: 83% used, $0.5000 left | color=#ef8f00" in lines

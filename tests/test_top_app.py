@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -13,6 +14,7 @@ from textual.widgets import DataTable, Static
 from otel_cost.events import CostEvent, CostStatus, TokenCategory, Usage
 from otel_cost.store import Store
 from otel_cost.store.writer import write_events
+from otel_cost.views import panels
 from otel_cost.views.model import Query
 from otel_cost.views.source import StoreSource
 from otel_cost.views.top_app import SessionScreen, SessionsScreen, TopApp
@@ -239,3 +241,29 @@ async def test_top_shows_new_event(source: StoreSource, store: Store) -> None:
         assert app.snapshot.rolling["1h"].cost_usd == Decimal("2.75")
         assert app.snapshot.current_session is not None
         assert app.snapshot.current_session.session.session_id == "s-gamma"
+
+
+def test_snapshot_budget_colours(
+    source: StoreSource, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        "envelopes:\n"
+        "  - {name: alpha, scope: project, limit_usd: 4, match: {project: alpha}}\n"
+        "  - {name: beta, scope: project, limit_usd: 2, match: {project: beta}}\n"
+    )
+    monkeypatch.setenv("OTEL_COST_BUDGETS_FILE", str(budgets))
+    snapshot = source.snapshot(Query(), NOW)
+    assert snapshot.budgets is not None
+    lines = {line.name: line for line in snapshot.budgets}
+    # alpha this month: 0.25 + 0.50 + 3.00 of 4.00 is 93.75%; beta 1.20 of 2.00 is 60%.
+    assert lines["alpha"].spent_usd == Decimal("3.75")
+    assert lines["alpha"].remaining_usd == Decimal("0.25")
+    assert lines["alpha"].state.value == "red"
+    assert lines["beta"].state.value == "green"
+    table = panels.budgets_panel(snapshot.budgets)
+    console = Console(width=40, record=True, color_system="truecolor")
+    console.print(table)
+    text = console.export_text(clear=False)
+    assert "alpha" in text and "$0.2500" in text and "94%" in text
+    assert "#c62828" in console.export_html(inline_styles=True).lower()

@@ -61,7 +61,11 @@ def _title(status: DayStatus, state: BudgetState) -> str:
 def _project_lines(status: DayStatus) -> list[str]:
     if not status.projects:
         return ["No spend today | color=#9e9e9e"]
-    states = {line.name: line.state for line in status.budgets or []}
+    states: dict[str, BudgetState] = {}
+    for line in status.budgets or []:
+        key = line.project or line.name
+        if line.state.rank > states.get(key, BudgetState.NONE).rank:
+            states[key] = line.state
     lines = [f"Today {money(status.today.cost_usd)}"]
     shown = status.projects[:MAX_PROJECT_LINES]
     for row in shown:

@@ -64,6 +64,8 @@ class BudgetLine:
     limit_usd: Decimal
     spent_usd: Decimal
     period: str = "month"
+    #: Project the budget is limited to, when it names one.
+    project: str = ""
 
     @property
     def remaining_usd(self) -> Decimal:
