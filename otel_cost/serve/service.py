@@ -218,7 +218,7 @@ class Service:
         except OSError as exc:
             raise ConfigError(f"cannot bind {host}:{port}: {exc}") from exc
         thread = threading.Thread(
-            target=server.serve_forever, name=f"http-{port}", daemon=True
+            target=server.serve_forever, args=(0.1,), name=f"http-{port}", daemon=True
         )
         thread.start()
         self._servers.append(server)
