@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 
-from otel_cost.capture.importers.cursor import CursorImporter
+from otel_cost.capture.importers.cursor import CursorImporter, composer_projects
 from otel_cost.capture.importers.runner import ImportRun
 from otel_cost.events import CostStatus
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store import Store
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cursor" / "state.json"
+WORKSPACES = FIXTURE.with_name("workspaces.json")
 
 # Rates per token from litellm-model-prices-2026-07-24.json.
 SONNET_45 = {"input": Decimal("0.000003"), "output": Decimal("0.000015")}
@@ -43,7 +44,26 @@ def write_state_db(data_dir: Path, entries: dict[str, Any] | None = None) -> Pat
         connection.execute("INSERT INTO cursorDiskKV VALUES (?, ?)", (key, text))
     connection.commit()
     connection.close()
+    _write_workspaces(data_dir / "User" / "workspaceStorage")
     return path
+
+
+def _write_workspaces(storage: Path) -> None:
+    for workspace in json.loads(WORKSPACES.read_text()):
+        directory = storage / workspace["hash"]
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "workspace.json").write_text(json.dumps(workspace["workspace"]))
+        connection = sqlite3.connect(directory / "state.vscdb")
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS ItemTable "
+            "(key TEXT UNIQUE ON CONFLICT REPLACE, value BLOB)"
+        )
+        connection.execute(
+            "INSERT INTO ItemTable VALUES ('composer.composerData', ?)",
+            (json.dumps(workspace["composerData"]),),
+        )
+        connection.commit()
+        connection.close()
 
 
 def test_cursor_import_estimates_costs(
@@ -82,7 +102,7 @@ def test_cursor_status_marks_estimates(
     ImportRun(store, registry, CursorImporter()).run([tmp_path / "Cursor"])
 
     rows = store.query_dicts(
-        "SELECT event_id, cost_status, model_requested, model, attributes, "
+        "SELECT event_id, cost_status, model_requested, model, attributes, project, "
         "toString(ts) AS ts FROM cost_events FINAL ORDER BY event_id"
     )
     a2, a4, b2 = rows
@@ -91,6 +111,8 @@ def test_cursor_status_marks_estimates(
     assert a2["model"] == "claude-sonnet-4-5"
     assert a2["attributes"]["usage_estimate"] == "estimated: characters / 4"
     assert a2["ts"] == "2026-08-20 10:00:20.000"
+    # comp-a was opened in the workspace of file:///home/dev/my%20api.
+    assert a2["project"] == "my api"
     assert a4["cost_status"] == "priced"
     assert "usage_estimate" not in a4["attributes"]
     assert b2["cost_status"] == "estimated"
@@ -99,6 +121,7 @@ def test_cursor_status_marks_estimates(
     assert b2["attributes"]["model_stand_in"] == "Auto mode priced as claude-sonnet-4-5"
     # b2 has no time of its own: the composer's lastUpdatedAt (epoch ms) is used.
     assert b2["ts"] == "2026-08-21 10:00:30.000"
+    assert b2["project"] == ""
 
 
 def test_cursor_unknown_model_stays_unpriced(
@@ -169,3 +192,11 @@ def test_cursor_roots_per_platform(
     assert linux == [Path.home() / ".config" / "Cursor"]
     assert macos == [Path.home() / "Library" / "Application Support" / "Cursor"]
     assert override == [tmp_path / "cursor-data"]
+
+
+def test_cursor_workspace_names(tmp_path: Path) -> None:
+    write_state_db(tmp_path / "Cursor")
+
+    projects = composer_projects(tmp_path / "Cursor" / "User" / "workspaceStorage")
+
+    assert projects == {"comp-a": "my api", "comp-z": "mono"}

@@ -27,6 +27,7 @@ import logging
 import os
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,9 +87,12 @@ class CursorImporter(Importer):
         """Read every conversation with a key written since the saved row id."""
         result = ParseResult(offset=0)
         last_rowid = int(state.get("last_rowid", 0))
+        workspaces = path.parent.parent / "workspaceStorage"
         try:
             with open_sqlite_readonly(path) as connection:
-                new_rowid = _read_conversations(connection, last_rowid, result)
+                new_rowid = _read_conversations(
+                    connection, last_rowid, workspaces, result
+                )
         except sqlite3.Error as exc:
             result.events = []
             result.errors.append(f"cannot read cursorDiskKV: {exc}")
@@ -107,21 +111,88 @@ class CursorImporter(Importer):
 
 
 def _read_conversations(
-    connection: sqlite3.Connection, last_rowid: int, result: ParseResult
+    connection: sqlite3.Connection,
+    last_rowid: int,
+    workspaces: Path,
+    result: ParseResult,
 ) -> int:
     # NOTE: Cursor replaces a key's row on every write (the key column is
     # UNIQUE ON CONFLICT REPLACE), so a changed key gets a new, higher rowid.
     # An in-place UPDATE would not, and would be missed until a full re-read.
     top = connection.execute("SELECT max(rowid) FROM cursorDiskKV").fetchone()[0] or 0
     changed = _changed_composers(connection, last_rowid)
+    projects = composer_projects(workspaces) if changed else {}
     for composer_id in sorted(changed):
         try:
-            result.events.extend(_composer_events(connection, composer_id))
+            events = _composer_events(connection, composer_id)
         except RECORD_ERRORS as exc:
             result.bad_lines += 1
             if result.bad_lines <= MAX_REPORTED_ERRORS:
                 result.errors.append(f"composer {composer_id}: {exc}")
+            continue
+        for event in events:
+            event.project = projects.get(composer_id, "")
+        result.events.extend(events)
     return int(top)
+
+
+def composer_projects(workspaces: Path) -> dict[str, str]:
+    """Map composer ids to the folder name of the workspace they were opened in.
+
+    Each ``workspaceStorage/<hash>`` directory names its folder in
+    ``workspace.json`` and lists its composers under the ``ItemTable`` key
+    ``composer.composerData`` of its own ``state.vscdb``.
+    """
+    projects: dict[str, str] = {}
+    if not workspaces.is_dir():
+        return projects
+    for workspace in sorted(workspaces.iterdir()):
+        project = _workspace_name(workspace / "workspace.json")
+        database = workspace / "state.vscdb"
+        if not project or not database.is_file():
+            continue
+        try:
+            for composer_id in _workspace_composers(database):
+                projects[composer_id] = project
+        except (sqlite3.Error, OSError, *RECORD_ERRORS) as exc:
+            logger.warning(
+                "cannot read Cursor workspace %s, so its conversations have no "
+                "project: %s",
+                workspace,
+                exc,
+            )
+    return projects
+
+
+def _workspace_name(path: Path) -> str:
+    try:
+        workspace = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return ""
+    target = _object(workspace).get("folder") or _object(workspace).get("workspace")
+    if not isinstance(target, str):
+        return ""
+    # A folder is a file:// URI, and a multi-root workspace is named by its
+    # .code-workspace file.
+    location = Path(urllib.parse.unquote(urllib.parse.urlparse(target).path))
+    return location.stem if location.suffix == ".code-workspace" else location.name
+
+
+def _workspace_composers(database: Path) -> list[str]:
+    with open_sqlite_readonly(database) as connection:
+        row = connection.execute(
+            "SELECT value FROM ItemTable WHERE key = 'composer.composerData'"
+        ).fetchone()
+    if row is None or row[0] is None:
+        return []
+    listed = _object(orjson.loads(row[0])).get("allComposers")
+    if not isinstance(listed, list):
+        return []
+    return [
+        str(item["composerId"])
+        for item in listed
+        if isinstance(item, dict) and item.get("composerId")
+    ]
 
 
 def _changed_composers(connection: sqlite3.Connection, last_rowid: int) -> set[str]:
