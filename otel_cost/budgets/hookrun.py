@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,9 @@ from otel_cost.budgets.envelopes import Envelope, budgets_path, load_envelopes
 logger = logging.getLogger(__name__)
 
 #: Path of the gate endpoint under the service's ``api_url``.
-GATE_PATH = "/v1/budgets/gate"
+GATE_PATH = "/api/v1/budgets/gate"
+#: Bearer token variable that ``otel-cost serve`` checks, sent when set.
+API_TOKEN_VARIABLE = "OTEL_COST_API_TOKEN"
 SERVICE_TIMEOUT_SECONDS = 2.0
 
 
@@ -60,11 +63,17 @@ def _run(agent: str, event: str, stdin_text: str, now: datetime | None) -> HookR
     payload = json.loads(stdin_text or "{}")
     if not isinstance(payload, dict):
         raise ValueError("hook input is not a JSON object")
-    envelopes = load_envelopes(budgets_path())
-    if not envelopes:
+    path = budgets_path()
+    if not path.exists():
         return HookResult({})
     action = reader(payload, harness)
-    decision = _ask_service(action) or gate_locally(envelopes, action, now)
+    # A running service reads and checks the budgets file itself.
+    decision = _ask_service(action)
+    if decision is None:
+        envelopes = load_envelopes(path)
+        if not envelopes:
+            return HookResult({})
+        decision = gate_locally(envelopes, action, now)
     verdict = Verdict(decision["verdict"])
     return HookResult(renderer(verdict, decision["message"]))
 
@@ -83,13 +92,13 @@ def _ask_service(action: Action) -> dict[str, Any] | None:
     request = urllib.request.Request(
         str(service["api_url"]).rstrip("/") + GATE_PATH,
         data=json.dumps(action.to_dict()).encode(),
-        headers={"Content-Type": "application/json"},
+        headers=_headers(),
         method="POST",
     )
     try:
-        with urllib.request.urlopen(
-            request, timeout=SERVICE_TIMEOUT_SECONDS
-        ) as response:
+        # No proxy: the service runs on this host.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with opener.open(request, timeout=SERVICE_TIMEOUT_SECONDS) as response:
             answer: dict[str, Any] = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         logger.warning(
@@ -97,6 +106,14 @@ def _ask_service(action: Action) -> dict[str, Any] | None:
         )
         return None
     return answer
+
+
+def _headers() -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    token = os.environ.get(API_TOKEN_VARIABLE)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
 
 
 def gate_locally(
