@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gzip
+import json
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,14 +23,15 @@ from otel_cost.capture.proxy.instrument import (
     exit_status,
     harness_for,
 )
-from otel_cost.capture.proxy.recorder import Recorder
+from otel_cost.capture.proxy.recorder import Recorder, event_id
 from otel_cost.capture.proxy.server import ProxyServer
 from otel_cost.capture.proxy.upstreams import PUBLIC_ENDPOINTS, resolve_upstreams
-from otel_cost.capture.sink import Emitter
+from otel_cost.capture.sink import Emitter, ServiceSink, StoreSink, open_sink
 from otel_cost.capture.wire import Provider
 from otel_cost.errors import ConfigError
-from otel_cost.events import CostEvent
+from otel_cost.events import CostEvent, TokenCategory, Usage
 from otel_cost.pricing.registry import PricingRegistry
+from otel_cost.serve.canonical import parse_event
 
 
 class ListSink:
@@ -249,3 +253,63 @@ def test_hop_by_hop_headers_dropped() -> None:
         ("Accept-Encoding", "identity"),
     ]
     assert narrow_accept_encoding("gzip, deflate, br, zstd") == "gzip, deflate"
+
+
+def test_event_ids_match_other_sources() -> None:
+    claude = CaptureContext("s", "claude-code")
+    assert event_id(claude, Provider.ANTHROPIC, "msg_1", "req_9") == "claude-code:msg_1"
+    with_telemetry = CaptureContext("s", "claude-code", native_telemetry=True)
+    assert event_id(with_telemetry, Provider.ANTHROPIC, "msg_1", "req_9") == (
+        "claude-code:req:req_9"
+    )
+    other = CaptureContext("s", "aider")
+    assert event_id(other, Provider.OPENAI, "chatcmpl-1") == "proxy:openai:chatcmpl-1"
+    assert event_id(other, Provider.OPENAI, "").startswith("proxy:")
+
+
+def test_service_sink_posts_canonical_events(registry: PricingRegistry) -> None:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                             "body": json.loads(body)})  # fmt: skip
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        sink = ServiceSink(f"http://127.0.0.1:{server.server_address[1]}", token="t0k")
+        event = CostEvent(
+            event_id="proxy:openai:c1", ts=datetime(2026, 8, 1, tzinfo=UTC),
+            harness="aider", source="proxy", model="gpt-4o-mini",
+            usage=Usage({TokenCategory.INPUT: 10, TokenCategory.OUTPUT: 2}),
+            attributes={"stream": "true"},
+        )  # fmt: skip
+        sink.write([event])
+        sink.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert received[0]["path"] == "/api/v1/events"
+    assert received[0]["auth"] == "Bearer t0k"
+    posted = received[0]["body"]["events"][0]
+    assert posted["usage"] == {"input": 10, "output": 2}
+    # The service's own parser accepts what the sink sends.
+    parsed = parse_event(posted)
+    assert parsed.event_id == "proxy:openai:c1"
+    assert parsed.usage == event.usage
+    assert parsed.source == "proxy"
+
+
+def test_open_sink_without_service() -> None:
+    sink = open_sink()
+    assert isinstance(sink, StoreSink)
+    sink.close()

@@ -37,6 +37,8 @@ class CaptureContext:
     git_repo: str = ""
     git_branch: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+    #: The agent also sends its own request telemetry to the service.
+    native_telemetry: bool = False
 
 
 def parse_tags(pairs: Iterable[str]) -> dict[str, str]:

@@ -124,7 +124,10 @@ def open_sink(dsn: str | None = None) -> EventSink:
 
 
 def event_to_json(event: CostEvent) -> dict[str, Any]:
-    """Return the JSON form of an event: canonical usage, decimals as strings."""
+    """Return the JSON form the service accepts: canonical usage, decimals as strings.
+
+    Cost is left out because the service prices every event itself.
+    """
     usage: dict[str, int] = {
         category.value: n for category, n in event.usage.tokens.items()
     }
@@ -157,7 +160,6 @@ def event_to_json(event: CostEvent) -> dict[str, Any]:
         "usage": usage,
         "attributes": dict(event.attributes),
         "reported_cost_usd": _decimal_text(event.reported_cost_usd),
-        "cost_status": event.cost_status.value,
     }
 
 

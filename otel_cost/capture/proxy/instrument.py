@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -119,6 +120,9 @@ def run_instrumented(
     proxy.start()
     try:
         env = agent_environment(os.environ, proxy.url, context, service)
+        telemetry = env.get("CLAUDE_CODE_ENABLE_TELEMETRY", "") not in ("", "0")
+        if context.harness == "claude-code" and telemetry:
+            recorder.context = dataclasses.replace(context, native_telemetry=True)
         exit_code = run_child(command, env)
     finally:
         proxy.stop()

@@ -73,7 +73,12 @@ def build_event(
     """Return the unpriced event of one exchange."""
     outcome, error_type = classify(exchange, reading)
     return CostEvent(
-        event_id=event_id(context, exchange.endpoint.provider, reading.response_id),
+        event_id=event_id(
+            context,
+            exchange.endpoint.provider,
+            reading.response_id,
+            exchange.request_id,
+        ),
         ts=exchange.started_at,
         harness=context.harness,
         source="proxy",
@@ -112,16 +117,23 @@ def classify(exchange: Exchange, reading: Reading) -> tuple[str, str]:
     return "ok", ""
 
 
-def event_id(context: CaptureContext, provider: Provider, response_id: str) -> str:
-    """Return the event id: stable per response, so re-imports never double count.
+def event_id(
+    context: CaptureContext, provider: Provider, response_id: str, request_id: str = ""
+) -> str:
+    """Return the event id: stable per response, so no source counts a call twice.
 
-    Claude Code's transcript importer keys events by Anthropic message id, so
-    the proxy uses the same key when it wraps Claude Code.
+    For Claude Code's Anthropic calls the id matches another source of the
+    same call. With Claude Code's own telemetry on, the service keys its
+    ``claude_code.api_request`` log events ``claude-code:req:<request-id>``;
+    otherwise the transcript importer keys them ``claude-code:<message id>``.
     """
+    if context.harness == CLAUDE_CODE and provider is Provider.ANTHROPIC:
+        if context.native_telemetry and request_id:
+            return f"{CLAUDE_CODE}:req:{request_id}"
+        if response_id:
+            return f"{CLAUDE_CODE}:{response_id}"
     if not response_id:
         return f"proxy:{uuid.uuid4().hex}"
-    if context.harness == CLAUDE_CODE and provider is Provider.ANTHROPIC:
-        return f"{CLAUDE_CODE}:{response_id}"
     return f"proxy:{provider.value}:{response_id}"
 
 
