@@ -237,3 +237,17 @@ def test_copilot_roots_follow_overrides(
     ]
     assert copilot_home[0] == tmp_path / "copilot-home"
     assert ours == [tmp_path / "ours", tmp_path / "User"]
+
+
+def test_copilot_discovers_profile_traces(tmp_path: Path) -> None:
+    _, user = build_copilot_home(tmp_path)
+    profile = user / "profiles" / "1a2b3c" / "globalStorage" / "github.copilot-chat"
+    profile.mkdir(parents=True)
+    _run_sql(profile / "agent-traces.db", FIXTURES / "agent-traces.sql")
+
+    found = list(CopilotImporter().discover(user))
+
+    assert found == [
+        user / "globalStorage" / "github.copilot-chat" / "agent-traces.db",
+        profile / "agent-traces.db",
+    ]

@@ -43,6 +43,7 @@ from otel_cost.capture.importers.base import Importer, ParseResult, iter_complet
 from otel_cost.capture.importers.discovery import (
     choose_root,
     open_sqlite_readonly,
+    sqlite_signature,
     table_columns,
     vscode_user_dirs,
 )
@@ -100,6 +101,9 @@ class CopilotImporter(Importer):
         "github.copilot.chat.otel.dbSpanExporter.enabled is true"
     )
 
+    def __init__(self) -> None:
+        self._store_sessions = StoreSessions()
+
     def default_roots(self) -> list[Path]:
         """Return the CLI directory and the VS Code ``User`` directories."""
         cli = choose_root(
@@ -133,7 +137,7 @@ class CopilotImporter(Importer):
             return _parse_database(path, state, _read_store)
         if path.name == TRACES_NAME:
             return _parse_database(path, state, _read_traces)
-        return _parse_session_log(path, start, state)
+        return _parse_session_log(path, start, state, self._store_sessions)
 
     def count_sessions(self, path: Path) -> int | None:
         """Return the number of sessions one source contains."""
@@ -308,37 +312,56 @@ def _store_event(
     )
 
 
-def _store_knows_session(log_path: Path, session_id: str) -> bool:
-    """Return True when the CLI's store records the session and so its usage."""
-    store = log_path.parent.parent.parent / STORE_NAME
-    if not store.is_file():
-        return False
+class StoreSessions:
+    """The session ids each CLI store records, read once per store version."""
+
+    def __init__(self) -> None:
+        self._cache: dict[Path, tuple[tuple[int, int], set[str]]] = {}
+
+    def records(self, log_path: Path, session_id: str) -> bool:
+        """Return True when the CLI's store records the session and so its usage.
+
+        NOTE: this assumes the CLI registers a session in the store before the
+        log shows its first request. A log read in between is imported, and
+        the store's rows then count those requests a second time.
+        """
+        store = log_path.parent.parent.parent / STORE_NAME
+        if not store.is_file():
+            return False
+        signature = sqlite_signature(store)
+        cached = self._cache.get(store)
+        if cached is None or cached[0] != signature:
+            cached = (signature, _store_session_ids(store))
+            self._cache[store] = cached
+        return session_id in cached[1]
+
+
+def _store_session_ids(store: Path) -> set[str]:
+    found: set[str] = set()
     with open_sqlite_readonly(store) as connection:
         for table, column in (
             ("sessions", "id"),
             ("assistant_usage_events", "session_id"),
         ):
-            if column not in table_columns(connection, table):
-                continue
-            found = connection.execute(
-                f"SELECT 1 FROM {table} WHERE {column} = ? LIMIT 1", (session_id,)
-            ).fetchone()
-            if found:
-                return True
-    return False
+            if column in table_columns(connection, table):
+                rows = connection.execute(f"SELECT DISTINCT {column} FROM {table}")
+                found.update(str(row[0]) for row in rows)
+    return found
 
 
 # session-state/<session>/events.jsonl
 
 
-def _parse_session_log(path: Path, start: int, state: dict[str, Any]) -> ParseResult:
+def _parse_session_log(
+    path: Path, start: int, state: dict[str, Any], store_sessions: StoreSessions
+) -> ParseResult:
     context: dict[str, Any] = (
         dict(state) if state else {"session_id": path.parent.name, "legs": {}}
     )
     result = ParseResult(offset=start, state=context)
     if not context.get("owned_by_store"):
         try:
-            context["owned_by_store"] = _store_knows_session(
+            context["owned_by_store"] = store_sessions.records(
                 path, context["session_id"]
             )
         except sqlite3.Error as exc:
