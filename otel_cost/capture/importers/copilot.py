@@ -18,11 +18,11 @@ Every source counts input tokens OpenAI-style: input includes cache reads
 and cache writes, and reasoning tokens are part of output.
 
 GitHub bills Copilot in premium requests and AI credits, not in tokens, so a
-token-priced dollar figure is an estimate of the API-equivalent cost. Where a
-source records the credits a request was charged (``total_nano_aiu``, 1e9
-nano AI units per credit), they are kept beside the dollars in the event's
-``ai_credits`` attribute, in credits, unconverted: the credit ledger is the
-bill, and the dollar figure is what the same tokens cost at list price.
+token-priced dollar figure is an estimate of the API-equivalent cost. Some
+sources record the credits a request was charged (``total_nano_aiu``, 1e9
+nano AI units per credit). Those are kept in credits, unconverted, in the
+event's ``ai_credits`` attribute beside the dollars. The credits are the bill,
+and the dollars are what the same tokens cost at list price.
 """
 
 from __future__ import annotations
