@@ -215,3 +215,30 @@ def test_cli_status_and_override(store: Store, tmp_path: Path) -> None:
         )[0],
     )[0]
     assert task_status.available_usd == Decimal("90")
+
+
+def test_session_override_needs_no_approver(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "budgets.yaml"
+    path.write_text("envelopes:\n  - {name: dev, scope: session, limit_usd: 1}\n")
+    spend(store, datetime(2026, 12, 10, tzinfo=UTC), "1.20", session="s5")
+    runner = CliRunner()
+
+    result = runner.invoke(
+        cli,
+        ["budget", "override", "--session", "s5", "--reason", "demo tomorrow",
+         "--as", "dana", "--file", str(path)],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "dev [session s5]: limit lifted\n"
+    row = read_audit(store)[0]
+    assert (row["action"], row["actor"], row["instance"]) == ("override", "dana", "s5")
+    assert row["amount_usd"] is None
+    assert row["spent_usd"] == Decimal("1.20")
+    both = runner.invoke(
+        cli,
+        ["budget", "override", "--session", "s5", "--task", "t", "--reason", "x",
+         "--file", str(path)],
+    )  # fmt: skip
+    assert both.exit_code == 1
+    assert "give --session or --task, not both" in both.output

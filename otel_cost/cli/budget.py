@@ -20,10 +20,6 @@ from otel_cost.budgets.envelopes import (
     save_envelopes,
 )
 from otel_cost.budgets.ledger import (
-    AuditRecord,
-    add_ledger_entry,
-    append_audit,
-    check_approver,
     current_actor,
     decide_topup,
     get_topup,
@@ -31,12 +27,12 @@ from otel_cost.budgets.ledger import (
     read_audit,
     request_topup,
 )
+from otel_cost.budgets.overrides import apply_override, override_targets
 from otel_cost.budgets.periods import instance_key, period_start
 from otel_cost.budgets.schema import OWNERS, PERIODS, SCOPES
-from otel_cost.budgets.status import EnvelopeStatus, envelope_statuses, instance_status
+from otel_cost.budgets.status import EnvelopeStatus, envelope_statuses
 from otel_cost.cli.common import db_option, decimal_text, parse_instant, print_json
-from otel_cost.errors import ConfigError
-from otel_cost.store import Store, open_store
+from otel_cost.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -361,76 +357,11 @@ def override_command(
     amount = money(amount_text, "--amount") if amount_text is not None else None
     store = open_store(dsn)
     for envelope, instance in targets:
-        spent = _spent(store, envelope, instance)
-        add_ledger_entry(
-            store, envelope.name, instance, "override", amount, who, reason
-        )
-        append_audit(
-            store,
-            [
-                AuditRecord(
-                    "override",
-                    envelope.name,
-                    envelope.scope.value,
-                    instance,
-                    who,
-                    reason,
-                    amount_usd=amount,
-                    limit_usd=envelope.limit_usd,
-                    spent_usd=spent,
-                    session_id=session or "",
-                )
-            ],
-        )
+        apply_override(store, envelope, instance, who, reason, amount)
         change = f"raised by ${amount}" if amount is not None else "lifted"
         click.echo(
             f"{envelope.name} [{envelope.scope.value} {instance}]: limit {change}"
         )
-
-
-def override_targets(
-    envelopes: list[Envelope],
-    session: str | None,
-    task: str | None,
-    envelope_name: str | None,
-    actor: str,
-) -> list[tuple[Envelope, str]]:
-    """Return the (envelope, instance) pairs an override applies to.
-
-    Raises `ConfigError` when the actor may not override a hard limit.
-    """
-    if (
-        sum(option is not None for option in (session, task)) != 1
-        and envelope_name is None
-    ):
-        raise click.UsageError(
-            "give exactly one of --session S, --task T or --envelope NAME"
-        )
-    chosen = [find_envelope(envelopes, envelope_name)] if envelope_name else envelopes
-    if session:
-        pairs = [(e, session) for e in chosen if e.scope is Scope.SESSION]
-    elif task:
-        pairs = [(e, task) for e in chosen if e.scope is Scope.TASK and e.task == task]
-    else:
-        pairs = [
-            (e, instance_key(period_start(e.period, datetime.now(UTC))))
-            for e in chosen
-            if e.scope is Scope.PROJECT
-        ]
-    if not pairs:
-        raise ConfigError(
-            "no envelope matches this override; check --session, --task or --envelope"
-        )
-    for envelope, _ in pairs:
-        if not envelope.soft:
-            check_approver(envelope, actor)
-    return pairs
-
-
-def _spent(store: Store, envelope: Envelope, instance: str) -> Decimal:
-    if envelope.scope is Scope.PROJECT:
-        return envelope_statuses(store, envelope)[0].spent_usd
-    return instance_status(store, envelope, instance).spent_usd
 
 
 @budget_group.group("topup")
