@@ -84,7 +84,7 @@ def test_doctor_counts_store_and_disk(
     assert zed["store"]["sessions"] == 2
     assert zed["store"]["files_imported"] == 1
     assert zed["store"]["bad_lines"] == 1
-    assert zed["store"]["last_import"] is not None
+    assert zed["store"]["last_import"].endswith("+00:00")
     assert zed["status"] == "needs_attention"
     assert zed["advice"][0].startswith("1 record skipped as unreadable; ")
     # Copilot: the store (2 sessions), 3 session logs and a trace database

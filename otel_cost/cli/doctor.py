@@ -13,7 +13,7 @@ import logging
 import os
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -235,7 +235,6 @@ def _sessions_in(importer: Importer, path: Path, problems: list[str]) -> int | N
 def _store_counts(name: str, store: StoreReport) -> dict[str, Any]:
     progress = store.progress.get(name, {})
     events = store.events.get(name, {})
-    last_import = progress.get("last_import")
     return {
         "files_imported": int(progress.get("files", 0)),
         "events": int(events.get("events", 0)),
@@ -243,10 +242,16 @@ def _store_counts(name: str, store: StoreReport) -> dict[str, Any]:
         "unpriced_events": int(events.get("unpriced", 0)),
         "estimated_events": int(events.get("estimated", 0)),
         "bad_lines": int(progress.get("bad_lines", 0)),
-        "last_import": last_import.isoformat()
-        if isinstance(last_import, datetime)
-        else None,
+        "last_import": _utc_text(progress.get("last_import")),
     }
+
+
+def _utc_text(value: Any) -> str | None:
+    if not isinstance(value, datetime):
+        return None
+    # The store's times are UTC; the driver may return them without a zone.
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return aware.isoformat(timespec="seconds")
 
 
 def _diagnose(
@@ -332,7 +337,7 @@ def _print_importer(report: dict[str, Any]) -> None:
         found = (
             f"{_plural(report['files'], 'file')}, "
             + (f"{_plural(sessions, 'session')}, " if sessions is not None else "")
-            + f"{_megabytes(report['bytes'])} in {places}"
+            + f"{_size_text(report['bytes'])} in {places}"
             if report["files"]
             else f"nothing found in {places}"
         )
@@ -359,12 +364,16 @@ def _override_text(overrides: list[dict[str, Any]]) -> str:
 def _store_text(counts: dict[str, Any]) -> str:
     last = counts["last_import"] or "never"
     return (
-        f"{counts['events']} events in {counts['sessions']} sessions from "
-        f"{counts['files_imported']} files, {counts['bad_lines']} bad lines, "
+        f"{_plural(counts['events'], 'event')} in "
+        f"{_plural(counts['sessions'], 'session')} from "
+        f"{_plural(counts['files_imported'], 'file')}, "
+        f"{_plural(counts['bad_lines'], 'bad line')}, "
         f"{counts['estimated_events']} estimated, {counts['unpriced_events']} unpriced, "
         f"last import {last}"
     )
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1_000_000:.1f} MB"
+def _size_text(size: int) -> str:
+    if size >= 1_000_000:
+        return f"{size / 1_000_000:.1f} MB"
+    return f"{size / 1000:.1f} kB"
