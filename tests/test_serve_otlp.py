@@ -259,3 +259,53 @@ def test_bad_bodies_get_clear_errors(store, registry):
     assert wrong_path.status_code == 404
     assert empty.status_code == 200
     assert empty.content == b""
+
+
+def test_grpc_partial_success_and_logs(store, registry):
+    import grpc
+    from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import (
+        InMemoryLogRecordExporter,
+        SimpleLogRecordProcessor,
+    )
+
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "claude-code"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    provider.get_logger("com.anthropic.claude_code.events").emit(
+        timestamp=T0_NS,
+        body="claude_code.api_request",
+        attributes={
+            "event.name": "claude_code.api_request",
+            "model": "claude-sonnet-4-5",
+            "input_tokens": 1000,
+            "output_tokens": 100,
+            "cost_usd": 0.0045,
+            "request_id": "req_grpc",
+        },
+    )
+    records = memory.get_finished_logs()
+    bad = trace_request(
+        [span(1, {**ANTHROPIC_SPAN, "gen_ai.usage.output_tokens": -5})],
+        {"service.name": "a"},
+    )
+    with serving(store, registry) as service:
+        address = service.urls["otlp_grpc_url"].removeprefix("http://")
+        exporter = OTLPLogExporter(endpoint=address, insecure=True)
+        assert exporter.export(records).name == "SUCCESS"
+        exporter.shutdown()
+        with grpc.insecure_channel(address) as channel:
+            response = trace_service_pb2_grpc.TraceServiceStub(channel).Export(
+                bad, timeout=10
+            )
+    assert response.partial_success.rejected_spans == 1
+    assert "gen_ai.usage.output_tokens must not be negative, got -5" in (
+        response.partial_success.error_message
+    )
+    row = store.query_dicts("SELECT * FROM cost_events FINAL")[0]
+    assert row["event_id"] == "claude-code:req:req_grpc"
+    # 1000 x 3e-6 + 100 x 1.5e-5
+    assert row["cost_usd"] == Decimal("0.0045")
+    assert row["reported_cost_usd"] == Decimal("0.0045")

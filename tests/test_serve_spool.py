@@ -219,3 +219,42 @@ def test_spool_skips_torn_tail(tmp_path):
         "000000000001.spool",
         "000000000002.spool",
     ]
+
+
+def test_refused_write_not_retryable(store, registry, tmp_path):
+    def refusing_write(store_, events):
+        raise ValueError("Code: 53. Type mismatch in column cost_usd")
+
+    with serving(store, registry, write=refusing_write) as service, client() as http:
+        reply = send(http, service, 1, 2)
+    assert reply.status_code == 500
+    assert (
+        "the store refused 2 events"
+        in status_pb2.Status.FromString(reply.content).message
+    )
+    assert totals(store)["events"] == 0
+
+
+def test_refused_spool_segment_set_aside(store, registry, tmp_path):
+    spool_dir = tmp_path / "spool"
+    with (
+        serving(
+            store, registry, write=FlakyWriter(down=True), spool_dir=spool_dir
+        ) as service,
+        client() as http,
+    ):
+        assert send(http, service, 1, 2).status_code == 200
+    attempts = []
+
+    def refusing_write(store_, events):
+        attempts.append(len(events))
+        raise ValueError("Code: 53. Type mismatch in column cost_usd")
+
+    with serving(store, registry, write=refusing_write, spool_dir=spool_dir) as service:
+        wait_for(lambda: (spool_dir / "failed").exists(), timeout_s=20)
+        assert service.pipeline.spool.is_empty()
+    assert attempts == [2, 2, 2]
+    assert [path.name for path in (spool_dir / "failed").iterdir()] == [
+        "000000000001.spool"
+    ]
+    assert list(spool_dir.glob("*.spool")) == []
