@@ -80,13 +80,13 @@ def webhook() -> Iterator[tuple[int, list[tuple[str, dict[str, Any]]]]]:
     server.server_close()
 
 
-def wait_for(check: Callable[[], bool], seconds: float, what: str) -> None:
+def wait_for(check: Callable[[], bool], seconds: float, description: str) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {seconds}s waiting for {what}")
+    raise AssertionError(f"timed out after {seconds}s waiting for {description}")
 
 
 def http_ok(url: str) -> bool:

@@ -1,4 +1,4 @@
-"""Agent hooks: payloads in, each agent's answer shape out, failing open, installers."""
+"""Agent hooks: payloads in, each agent's response shape out, failing open, installers."""
 
 from __future__ import annotations
 
@@ -201,7 +201,7 @@ def test_hook_process_without_budgets(tmp_path: Path) -> None:
 
 
 def test_hook_process_fails_open_on_locked_store(store: Store, budgets: Path) -> None:
-    # This test process holds the embedded store, so the hook process cannot open it.
+    # This test process has the embedded store open, so the hook process cannot.
     process, _ = _hook_process({}, '{"session_id": "s1", "tool_name": "Bash"}')
     assert process.returncode == 0
     assert json.loads(process.stdout) == {}
@@ -266,7 +266,7 @@ def test_gemini_install_uses_milliseconds(tmp_path: Path) -> None:
 def gate_service(
     store: Store, registry: PricingRegistry, tmp_path: Path
 ) -> Iterator[list[dict[str, Any]]]:
-    """Answer the gate endpoint as ``otel-cost serve`` does, found by discovery."""
+    """Serve the gate endpoint as ``otel-cost serve`` does, found by discovery."""
     bodies: list[dict[str, Any]] = []
     lock = threading.Lock()
 
@@ -321,6 +321,6 @@ def test_hook_asks_running_service(
     assert answer["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert gate_service[0]["session_id"] == "s7"
     assert gate_service[0]["kind"] == "tool"
-    # The store is held by this process, so only the service could have answered.
+    # This process has the store open, so only the service could have responded.
     assert process.stderr == ""
     assert seconds < 5  # generous for CI; measured 0.13-0.19 s on a loaded dev machine

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from otel_cost.budgets.proxy import proxy_action, refusal, request_bytes
+from otel_cost.budgets.proxy import proxy_action, rejection_response, request_bytes
 
 
 def test_anthropic_request_bytes() -> None:
@@ -36,19 +36,19 @@ def test_proxy_action_counts_tokens() -> None:
     assert action.label == "a 1000-token claude-sonnet-4-5 request"
 
 
-def test_refusals_use_provider_shapes() -> None:
-    status, anthropic = refusal("anthropic", "over budget")
+def test_rejections_use_provider_shapes() -> None:
+    status, anthropic = rejection_response("anthropic", "over budget")
     assert status == 400
     assert anthropic == {
         "type": "error",
         "error": {"type": "invalid_request_error", "message": "over budget"},
     }
-    assert refusal("openai", "m")[1]["error"]["code"] == "budget_exceeded"
-    assert refusal("gemini", "m")[1] == {
+    assert rejection_response("openai", "m")[1]["error"]["code"] == "budget_exceeded"
+    assert rejection_response("gemini", "m")[1] == {
         "error": {"code": 400, "message": "m", "status": "FAILED_PRECONDITION"}
     }
 
 
 def test_unknown_provider_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown provider 'bedrock'"):
-        refusal("bedrock", "m")
+        rejection_response("bedrock", "m")

@@ -1,7 +1,7 @@
 """Budget envelopes and the YAML file that declares them.
 
 A project envelope caps spend per calendar period (a month unless ``period``
-says otherwise). A session envelope is a soft limit that each matching session
+sets another). A session envelope is a soft limit that each matching session
 gets on its own and that the user may override. A task envelope is a hard stop
 for one long-running task, named by the session id (or parent session id) of
 its events.
@@ -31,7 +31,7 @@ ENV_BUDGETS_FILE = config.ENV_BUDGETS_FILE
 
 
 class Scope(StrEnum):
-    """What one instance of an envelope covers."""
+    """Coverage of one envelope instance: a project period, a session or a task."""
 
     PROJECT = "project"
     SESSION = "session"
@@ -47,7 +47,7 @@ DEFAULT_OWNERS = {
 
 @dataclass(frozen=True)
 class Rollover:
-    """What happens to unspent budget at the end of a period."""
+    """Treatment of unspent budget at the end of a period."""
 
     mode: str = "none"
     cap_usd: Decimal | None = None
@@ -123,7 +123,7 @@ def load_envelopes(path: Path) -> list[Envelope]:
 def parse_envelopes(raw: Any, source: str = "budgets file") -> list[Envelope]:
     """Validate the decoded file against the schema and build the envelopes."""
     # Imported here: jsonschema costs tens of milliseconds, and a hook that finds
-    # no budgets file must answer without paying for it.
+    # no budgets file must respond without paying for it.
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(BUDGETS_SCHEMA)

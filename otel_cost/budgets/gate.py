@@ -41,7 +41,7 @@ _SEVERITY = {Verdict.ALLOW: 0, Verdict.WARN: 1, Verdict.DENY: 2}
 
 @dataclass(frozen=True)
 class SessionHistory:
-    """What the session's recent calls say about the next one."""
+    """Summary of the session's recent calls, used to estimate the next one."""
 
     calls: int
     model: str = ""
@@ -69,7 +69,7 @@ class Estimate:
 
 @dataclass
 class Finding:
-    """What one envelope instance says about the action."""
+    """Verdict of one envelope instance on the action, with the spend after it."""
 
     status: EnvelopeStatus
     spent_after_usd: Decimal
@@ -251,8 +251,8 @@ def describe(decision: GateDecision, action: Action) -> str:
     cost = "unknown (model unpriced)"
     if estimate is not None and estimate.cost_usd is not None:
         cost = f"${estimate.cost_usd:.4f}"
-    what = action.label or action.kind.value.replace("_", " ")
-    lines = [f"otel-cost budget gate: {what} is estimated at {cost}."]
+    action_name = action.label or action.kind.value.replace("_", " ")
+    lines = [f"otel-cost budget gate: {action_name} is estimated at {cost}."]
     for finding in relevant:
         lines.append(_finding_line(finding))
     if decision.verdict is Verdict.DENY:

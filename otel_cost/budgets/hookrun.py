@@ -1,7 +1,7 @@
 """Run one agent hook: read its JSON, ask the gate, answer in the agent's shape.
 
 The gate fails open. On any internal error (bad input, a store that cannot be
-opened, a service that does not answer) the action is allowed, the agent gets
+opened, a service that does not respond) the action is allowed, the agent gets
 ``{}`` and exit code 0, and stderr says why. When ``otel-cost serve`` runs,
 the hook asks its gate endpoint, which answers in milliseconds; otherwise the
 hook opens the store itself, which costs the embedded engine's start-up time.
@@ -32,7 +32,7 @@ SERVICE_TIMEOUT_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class HookResult:
-    """What the hook process writes and returns."""
+    """Output of one hook call: the JSON for stdout, the exit code and stderr text."""
 
     answer: dict[str, Any]
     exit_code: int = 0
@@ -42,7 +42,7 @@ class HookResult:
 def run_hook(
     agent: str, event: str, stdin_text: str, now: datetime | None = None
 ) -> HookResult:
-    """Answer one hook call; never raises."""
+    """Run one hook call and return the agent's response; never raises."""
     try:
         return _run(agent, event, stdin_text, now)
     except Exception as exc:  # noqa: BLE001 - the gate must never break the agent
@@ -102,7 +102,7 @@ def _ask_service(action: Action) -> dict[str, Any] | None:
             answer: dict[str, Any] = json.loads(response.read())
     except (urllib.error.URLError, OSError, ValueError) as exc:
         logger.warning(
-            "budget gate endpoint did not answer, checking the store: %s", exc
+            "budget gate endpoint did not respond, checking the store: %s", exc
         )
         return None
     return answer
@@ -132,10 +132,10 @@ def gate_locally(
 
 
 def gate_endpoint(store: Any, registry: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """Answer a POST to the service's gate endpoint (``GATE_PATH``) with the decision.
+    """Return the decision for a POST to the service's gate endpoint (``GATE_PATH``).
 
     ``otel-cost serve`` calls this with its own store and registry; the body is
-    `Action.to_dict` and the answer is `GateDecision.to_dict`.
+    `Action.to_dict` and the response is `GateDecision.to_dict`.
     """
     from otel_cost.budgets.gate import evaluate
 

@@ -1,6 +1,6 @@
 """Budget gates for a local LLM API proxy (``otel-cost instrument``).
 
-`proxy_action` turns a request body into a gate action; `refusal` builds the
+`proxy_action` turns a request body into a gate action; `rejection_response` builds the
 provider's own error response for a denied request. The status is 400 with a
 non-retryable error type: the SDKs and agents retry 429 and 5xx responses, and
 a gate denial must stop the agent, not make it retry.
@@ -12,7 +12,7 @@ from typing import Any
 
 from otel_cost.budgets.actions import BYTES_PER_TOKEN, Action, ActionKind
 
-REFUSAL_STATUS = 400
+REJECTION_STATUS = 400
 
 
 def _text_bytes(value: Any) -> int:
@@ -64,15 +64,15 @@ def proxy_action(
     )
 
 
-def refusal(provider: str, message: str) -> tuple[int, dict[str, Any]]:
+def rejection_response(provider: str, message: str) -> tuple[int, dict[str, Any]]:
     """Return the status and JSON body of a denied request, in the provider's shape."""
     if provider == "anthropic":
-        return REFUSAL_STATUS, {
+        return REJECTION_STATUS, {
             "type": "error",
             "error": {"type": "invalid_request_error", "message": message},
         }
     if provider == "openai":
-        return REFUSAL_STATUS, {
+        return REJECTION_STATUS, {
             "error": {
                 "message": message,
                 "type": "invalid_request_error",
@@ -81,9 +81,9 @@ def refusal(provider: str, message: str) -> tuple[int, dict[str, Any]]:
             }
         }
     if provider == "gemini":
-        return REFUSAL_STATUS, {
+        return REJECTION_STATUS, {
             "error": {
-                "code": REFUSAL_STATUS,
+                "code": REJECTION_STATUS,
                 "message": message,
                 "status": "FAILED_PRECONDITION",
             }

@@ -33,7 +33,7 @@ PROJECTION_WINDOW = timedelta(days=7)
 
 
 class State(StrEnum):
-    """How close an envelope instance is to its limit."""
+    """Threshold band of an envelope instance's utilisation."""
 
     OK = "ok"
     WARNING = "warning"

@@ -302,8 +302,9 @@ def status_command(
         spent = f"${_usd(item['spent_usd'])} of ${_usd(item['available_usd'])}"
         remaining = Decimal(item["remaining_usd"])
         left = f"${remaining:.2f} left" if remaining >= 0 else f"${-remaining:.2f} over"
+        percent = Decimal(item["percent"])
         click.echo(
-            f"{where} {item['state'].upper()}: {spent} ({Decimal(item['percent']):.1f}%), "
+            f"{where} {item['state'].upper()}: {spent} ({percent:.1f}%), "
             f"{left}{projected}{unpriced}"
         )
 
@@ -352,12 +353,12 @@ def override_command(
             "give a reason, it goes to the audit log", param_hint="--reason"
         )
     envelopes = load_envelopes(budgets_path(budgets_file))
-    who = current_actor(actor)
-    targets = override_targets(envelopes, session, task, envelope_name, who)
+    actor_name = current_actor(actor)
+    targets = override_targets(envelopes, session, task, envelope_name, actor_name)
     amount = money(amount_text, "--amount") if amount_text is not None else None
     store = open_store(dsn)
     for envelope, instance in targets:
-        apply_override(store, envelope, instance, who, reason, amount)
+        apply_override(store, envelope, instance, actor_name, reason, amount)
         change = f"raised by ${amount}" if amount is not None else "lifted"
         click.echo(
             f"{envelope.name} [{envelope.scope.value} {instance}]: limit {change}"

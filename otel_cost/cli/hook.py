@@ -21,7 +21,7 @@ AGENT_EVENTS = {
 
 @click.group("hook")
 def hook_group() -> None:
-    """Answer agent hooks with budget gates, or install the hooks."""
+    """Run budget gates for agent hooks, or install the hooks."""
 
 
 def _answer(agent: str, event: str) -> None:
@@ -44,8 +44,9 @@ def _make_agent_command(agent: str, events: tuple[str, ...]) -> click.Command:
         _answer(agent, event)
 
     command.help = (
-        f"Read a {agent} hook payload on stdin and print the gate's answer. "
-        "Fails open: on any internal error the action is allowed and stderr says why."
+        f"Read a {agent} hook payload on stdin and print the gate's response. "
+        "Fails open: on any internal error the action is allowed and the "
+        "reason goes to stderr."
     )
     return command
 
