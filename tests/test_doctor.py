@@ -58,6 +58,8 @@ def test_doctor_lists_every_importer(tmp_path: Path) -> None:
     assert str(tmp_path / "no-store") in report["store"]["message"]
     for entry in report["importers"]:
         assert entry["status"] in {"not_found", "found", "unavailable"}, entry
+        # Each importer names its overrides (env_vars or the doctor's table).
+        assert entry.get("overrides"), entry["importer"]
 
 
 def test_doctor_counts_store_and_disk(

@@ -39,9 +39,14 @@ KNOWN_ENV_VARS: dict[str, tuple[str, ...]] = {
     "opencode": ("ENV_OTEL_COST_OPENCODE_DIR", "ENV_XDG_DATA_HOME"),
     "roo-code": ("ENV_OTEL_COST_ROO_CODE_DIR", "ENV_XDG_CONFIG_HOME"),
     "kilo-code": ("ENV_OTEL_COST_KILO_CODE_DIR", "ENV_XDG_CONFIG_HOME"),
-    "cline": ("ENV_OTEL_COST_CLINE_DIR", "ENV_CLINE_DIR", "ENV_XDG_CONFIG_HOME"),
-    "cline-cli": ("ENV_CLINE_SESSION_DATA_DIR", "ENV_CLINE_DATA_DIR", "ENV_CLINE_DIR"),
-    "qwen": ("ENV_QWEN_RUNTIME_DIR", "ENV_QWEN_HOME"),
+    "cline": (
+        "ENV_OTEL_COST_CLINE_DIR",
+        "ENV_CLINE_SESSION_DATA_DIR",
+        "ENV_CLINE_DATA_DIR",
+        "ENV_CLINE_DIR",
+        "ENV_XDG_CONFIG_HOME",
+    ),
+    "qwen-code": ("ENV_QWEN_RUNTIME_DIR", "ENV_QWEN_HOME"),
     "goose": ("ENV_GOOSE_PATH_ROOT",),
 }
 # Errors a store can raise while it is opened or queried.
