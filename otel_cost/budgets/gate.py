@@ -78,7 +78,7 @@ class Finding:
 
 @dataclass
 class GateDecision:
-    """The gate's answer: the verdict, the numbers behind it and the message."""
+    """The gate's decision: the verdict, the numbers behind it and the message."""
 
     verdict: Verdict
     estimate: Estimate | None
