@@ -6,8 +6,9 @@ Grafana 11.6 and later. Every query targets the grafana-clickhouse-datasource
 plugin and uses its macros (``$__timeFilter``, ``$__timeInterval``,
 ``$__conditionalAll`` ...), so one JSON works against any otel-cost database.
 
-Run ``python grafana/build.py`` after changing a panel; a test fails when the
-committed JSON differs from what this script writes.
+Run ``python grafana/build.py`` after changing a panel. It also writes the
+copies that the Helm chart ships (``helm/otel-cost/dashboards``); tests fail
+when either committed copy differs from what this script writes.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from panels import developer, finops, team  # noqa: E402
 
 OUTPUT = Path(__file__).resolve().parent / "dashboards"
+CHART_COPY = (
+    Path(__file__).resolve().parent.parent / "helm" / "otel-cost" / "dashboards"
+)
 
 
 def render(dashboard: dict[str, Any]) -> str:
@@ -39,11 +43,12 @@ def dashboards() -> dict[str, dict[str, Any]]:
 
 
 def main() -> None:
-    """Write every dashboard file."""
-    OUTPUT.mkdir(exist_ok=True)
-    for name, dashboard in dashboards().items():
-        (OUTPUT / name).write_text(render(dashboard), encoding="utf-8")
-        print(f"wrote {OUTPUT / name}")
+    """Write every dashboard file, and its copy in the Helm chart."""
+    for directory in (OUTPUT, CHART_COPY):
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, dashboard in dashboards().items():
+            (directory / name).write_text(render(dashboard), encoding="utf-8")
+            print(f"wrote {directory / name}")
 
 
 if __name__ == "__main__":

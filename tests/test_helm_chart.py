@@ -295,3 +295,15 @@ def test_rules_match_alerts_dir() -> None:
     (rule,) = by_kind(render({}), "PrometheusRule")
     expected = yaml.safe_load(copies["prometheus-rules.yaml"].read_text())
     assert rule["spec"]["groups"] == expected["groups"]
+
+
+def test_notes_name_stack_settings() -> None:
+    chart = helm.Chart.load(str(CHART))
+    values = VALUE_SETS["existing-secrets"]
+    files = chart.render(values, name="oc", namespace="cost", is_install=True)
+    notes = files["otel-cost/templates/NOTES.txt"]
+    assert "grafana.plugins: [grafana-clickhouse-datasource]" in notes
+    assert "grafana.sidecar.alerts.enabled: true" in notes
+    assert "release=kps" in notes
+    assert "namespace monitoring" in notes
+    assert "http://oc-otel-cost-collector.cost.svc:4318" not in notes
