@@ -196,3 +196,30 @@ def test_zed_roots_on_macos(monkeypatch: pytest.MonkeyPatch) -> None:
     roots = ZedImporter().default_roots()
 
     assert roots == [Path.home() / "Library" / "Application Support" / "Zed"]
+
+
+def test_zed_reads_uncheckpointed_wal(tmp_path: Path) -> None:
+    rows = json.loads(FIXTURE.read_text())
+    path = write_threads_db(tmp_path / "zed", rows[:1])
+    writer = sqlite3.connect(path)
+    writer.execute("PRAGMA journal_mode = WAL")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute(
+        "INSERT INTO threads (id, summary, updated_at, data_type, data) "
+        "VALUES (?, ?, ?, ?, ?)",
+        ("thread-b", "b", rows[1]["updated_at"], "json", _thread_blob(rows[1])),
+    )
+    writer.commit()
+    wal = path.with_name("threads.db-wal")
+    try:
+        # The new thread is only in the -wal file while the writer is open.
+        wal_size = wal.stat().st_size
+        result = ZedImporter().parse(path, 0, {})
+    finally:
+        writer.close()
+
+    assert wal_size > 0
+    assert sorted({event.session_id for event in result.events}) == [
+        "thread-a",
+        "thread-b",
+    ]
