@@ -91,6 +91,10 @@ class OpenCodeImporter(Importer):
         storage = root / "storage" if (root / "storage").is_dir() else root
         yield from sorted(storage.glob(MESSAGE_GLOB))
 
+    def is_whole_file(self, path: Path) -> bool:
+        """Return True for message files, which OpenCode rewrites whole."""
+        return path.suffix == ".json"
+
     def parse(self, path: Path, start: int, state: dict[str, Any]) -> ParseResult:
         """Read a database (from the saved watermark) or one message file."""
         if path.suffix == ".db":
