@@ -140,8 +140,10 @@ def test_full_spool_is_retryable(store, registry, tmp_path):
 
 def test_full_queue_answers_429(store, registry):
     release = threading.Event()
+    writing = threading.Event()
 
     def slow_write(store_, events):
+        writing.set()
         release.wait(10)
         return write_events(store_, events)
 
@@ -151,7 +153,7 @@ def test_full_queue_answers_429(store, registry):
     ):
         first = threading.Thread(target=send, args=(http, service, 1, 3))
         first.start()
-        wait_for(lambda: service.pipeline.queued_events == 0)  # taken by the writer
+        wait_for(writing.is_set)  # the writer holds the first request
         second = threading.Thread(target=send, args=(http, service, 4, 3))
         second.start()
         wait_for(lambda: service.pipeline.queued_events == 3)

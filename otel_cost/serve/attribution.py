@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -57,16 +58,59 @@ def harness_for(resource: Mapping[str, Any]) -> str:
     return service or DEFAULT_HARNESS
 
 
-def attribute(event: CostEvent, sources: Sequence[Mapping[str, Any]]) -> CostEvent:
+OWNER_FIELDS = {
+    "session_id": keys.SESSION_KEYS,
+    "project": keys.PROJECT_KEYS,
+    "team": keys.TEAM_KEYS,
+    "user": keys.USER_KEYS,
+    "cost_center": keys.COST_CENTER_KEYS,
+    "task_type": keys.TASK_TYPE_KEYS,
+    "git_repo": keys.GIT_REPO_KEYS,
+    "git_branch": keys.GIT_BRANCH_KEYS,
+}
+OWNER_KEYS = frozenset(key for names in OWNER_FIELDS.values() for key in names)
+
+
+def owners(attrs: Mapping[str, Any]) -> dict[str, str]:
+    """Return the owner fields named by one set of attributes ('' when absent)."""
+    found = {}
+    for field, names in OWNER_FIELDS.items():
+        present = [key for key in names if key in attrs]
+        found[field] = first_text([attrs], present) if present else ""
+    return found
+
+
+@dataclass(frozen=True)
+class ResourceInfo:
+    """What a resource says about every item under it, worked out once per resource."""
+
+    attributes: dict[str, Any]
+    harness: str
+    owners: dict[str, str]
+
+    @classmethod
+    def from_attributes(cls, attrs: dict[str, Any]) -> ResourceInfo:
+        """Read the harness and owners of a resource."""
+        return cls(attrs, harness_for(attrs), owners(attrs))
+
+
+def attribute(
+    event: CostEvent, attrs: Mapping[str, Any], resource: ResourceInfo
+) -> CostEvent:
     """Fill the owner fields of ``event`` from item attributes, then the resource."""
-    event.session_id = event.session_id or first_text(sources, keys.SESSION_KEYS)
-    event.project = first_text(sources, keys.PROJECT_KEYS)
-    event.team = first_text(sources, keys.TEAM_KEYS)
-    event.user = first_text(sources, keys.USER_KEYS)
-    event.cost_center = first_text(sources, keys.COST_CENTER_KEYS)
-    event.task_type = first_text(sources, keys.TASK_TYPE_KEYS)
-    event.git_repo = first_text(sources, keys.GIT_REPO_KEYS)
-    event.git_branch = first_text(sources, keys.GIT_BRANCH_KEYS)
+    found = dict(resource.owners)
+    if not OWNER_KEYS.isdisjoint(attrs):
+        found.update((name, value) for name, value in owners(attrs).items() if value)
+    event.session_id = event.session_id or found["session_id"]
+    event.project = found["project"]
+    event.team = found["team"]
+    event.user = found["user"]
+    event.cost_center = found["cost_center"]
+    event.task_type = found["task_type"]
+    event.git_repo = found["git_repo"]
+    event.git_branch = found["git_branch"]
+    if "service.name" in resource.attributes:
+        event.attributes["service.name"] = text(resource.attributes["service.name"])
     return event
 
 

@@ -98,11 +98,15 @@ class Handler(BaseHTTPRequestHandler):
                 413, f"request body of {length} bytes is over the limit of {limit}"
             )
         body = self.rfile.read(length)
-        self._body_read_for = self.raw_requestline
+        self._body_read_for = self._request_line()
         return body
 
+    def _request_line(self) -> object:
+        # A new bytes object per request, so identity tells requests apart.
+        return getattr(self, "raw_requestline", None)
+
     def _unread_body(self) -> bool:
-        if getattr(self, "_body_read_for", None) is self.raw_requestline:
+        if getattr(self, "_body_read_for", None) is self._request_line():
             return False
         length = self.headers.get("Content-Length", "0")
         chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -14,11 +14,13 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from otel_cost.errors import OtelCostError
 from otel_cost.events import CostEvent, CostStatus, FeeCategory
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.serve.attributes import to_dict
+from otel_cost.serve.attribution import ResourceInfo
 from otel_cost.serve.logs import log_to_event
 from otel_cost.serve.spans import AGGREGATE_OPERATIONS, TOOL_OPERATIONS, span_to_event
 
@@ -62,8 +64,9 @@ def convert_traces(
 ) -> Conversion:
     """Return the priced events of every cost-relevant span in ``request``."""
     items = (
-        (span, to_dict(resource_spans.resource.attributes), scope_spans.scope.name)
+        (span, resource, scope_spans.scope.name)
         for resource_spans in request.resource_spans
+        for resource in [_resource(resource_spans.resource)]
         for scope_spans in resource_spans.scope_spans
         for span in scope_spans.spans
     )
@@ -75,17 +78,22 @@ def convert_logs(
 ) -> Conversion:
     """Return the priced events of every cost-relevant log record in ``request``."""
     items = (
-        (record, to_dict(resource_logs.resource.attributes), scope_logs.scope.name)
+        (record, resource, scope_logs.scope.name)
         for resource_logs in request.resource_logs
+        for resource in [_resource(resource_logs.resource)]
         for scope_logs in resource_logs.scope_logs
         for record in scope_logs.log_records
     )
     return _convert(items, log_to_event, registry)
 
 
+def _resource(resource: Resource) -> ResourceInfo:
+    return ResourceInfo.from_attributes(to_dict(resource.attributes))
+
+
 def _convert(
-    items: Iterable[tuple[ItemT, dict[str, Any], str]],
-    to_event: Callable[[ItemT, dict[str, Any], str], CostEvent | None],
+    items: Iterable[tuple[ItemT, ResourceInfo, str]],
+    to_event: Callable[[ItemT, ResourceInfo, str], CostEvent | None],
     registry: PricingRegistry,
 ) -> Conversion:
     result = Conversion()

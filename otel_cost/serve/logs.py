@@ -71,7 +71,7 @@ Handler = Callable[[LogRecord, dict[str, Any], str], CostEvent | None]
 
 
 def log_to_event(
-    record: LogRecord, resource: Mapping[str, Any], scope_name: str
+    record: LogRecord, resource: attribution.ResourceInfo, scope_name: str
 ) -> CostEvent | None:
     """Return the cost event of ``record``, or None when it carries no cost data.
 
@@ -79,7 +79,7 @@ def log_to_event(
     """
     attrs = to_dict(record.attributes)
     name = event_name(record, attrs)
-    harness = attribution.harness_for(resource)
+    harness = resource.harness
     handler = HANDLERS.get(name)
     if handler is None and _has_semconv_usage(attrs):
         handler = _semconv_event
@@ -96,10 +96,9 @@ def log_to_event(
         return None
     event.trace_id, event.span_id = hex_id(record.trace_id), hex_id(record.span_id)
     event.attributes.update(attribution.kept_attributes(attrs, KEPT_ATTRIBUTES))
-    event.attributes.update(attribution.kept_attributes(resource, ("service.name",)))
     if scope_name:
         event.attributes["otel.scope.name"] = text(scope_name)
-    return attribution.attribute(event, [attrs, resource])
+    return attribution.attribute(event, attrs, resource)
 
 
 def event_name(record: LogRecord, attrs: Mapping[str, Any]) -> str:

@@ -72,7 +72,7 @@ class InvalidSpanError(OtelCostError):
 
 
 def span_to_event(
-    span: Span, resource: Mapping[str, Any], scope_name: str
+    span: Span, resource: attribution.ResourceInfo, scope_name: str
 ) -> CostEvent | None:
     """Return the cost event of ``span``, or None when the span carries no cost data.
 
@@ -84,18 +84,17 @@ def span_to_event(
     trace_id, span_id = _ids(span)
     if not span.start_time_unix_nano:
         raise InvalidSpanError(f"span {span_id}: start_time_unix_nano is missing")
-    harness = attribution.harness_for(resource)
+    harness = resource.harness
     try:
-        event = _build(span, attrs, resource, harness, trace_id, span_id)
+        event = _build(span, attrs, harness, trace_id, span_id)
         event.reported_cost_usd = _reported(event.operation, attrs)
     except (UsageFormatError, attribution.InvalidAttributeError) as exc:
         raise InvalidSpanError(f"span {span_id}: {exc}") from None
     event.source = "sdk" if scope_name.startswith("otel_cost") else "otlp"
-    event.attributes.update(attribution.kept_attributes(resource, ("service.name",)))
     event.attributes["span.name"] = text(span.name)
     if scope_name:
         event.attributes["otel.scope.name"] = text(scope_name)
-    return attribution.attribute(event, [attrs, resource])
+    return attribution.attribute(event, attrs, resource)
 
 
 def _is_relevant(name: str, attrs: Mapping[str, Any]) -> bool:
@@ -120,7 +119,6 @@ def _ids(span: Span) -> tuple[str, str]:
 def _build(
     span: Span,
     attrs: Mapping[str, Any],
-    resource: Mapping[str, Any],
     harness: str,
     trace_id: str,
     span_id: str,
