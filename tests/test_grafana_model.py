@@ -82,7 +82,8 @@ def test_panel_ids_and_grid() -> None:
             grid = item["gridPos"]
             assert item["type"] in PANEL_TYPES, (path.name, item["type"])
             assert grid["x"] + grid["w"] <= 24, (path.name, item["title"])
-            assert grid["h"] > 0 and grid["w"] > 0, (path.name, item["title"])
+            assert grid["h"] > 0, (path.name, item["title"])
+            assert grid["w"] > 0, (path.name, item["title"])
         cells = set()
         for item in panels:
             grid = item["gridPos"]

@@ -1,9 +1,9 @@
 """Every dashboard query, expanded as the ClickHouse plugin does, run on a fixture dataset.
 
-The expansion follows grafana-clickhouse-datasource 4.x: the frontend first
-turns ``$__conditionalAll(cond, $var)`` into ``cond`` or ``1=1`` (when the
-variable is All) and interpolates template variables; the backend then
-expands the time macros (``pkg/macros/macros.go``):
+The expansion follows grafana-clickhouse-datasource 4.x. The frontend first
+turns ``$__conditionalAll(cond, $var)`` into ``cond``, or into ``1=1`` when
+the variable is All, and interpolates template variables. The backend then
+expands the time macros as ``pkg/macros/macros.go`` does:
 
 - ``$__timeFilter(c)`` -> ``c >= toDateTime(<from s>) AND c <= toDateTime(<to s>)``
 - ``$__fromTime`` / ``$__toTime`` -> ``toDateTime(<unix s>)``
@@ -192,7 +192,12 @@ def batch_events() -> list[CostEvent]:
     first = datetime(2026, 10, 15, 9, 0, tzinfo=UTC)
     for index in range(34):
         day = first + timedelta(days=index)
-        cost = "10.00" if index == 33 else ("1.00" if index % 2 == 0 else "2.00")
+        if index == 33:
+            cost = "10.00"
+        elif index % 2 == 0:
+            cost = "1.00"
+        else:
+            cost = "2.00"
         events.append(
             cost_event(
                 f"batch-{index}", day, user="bot", project="batch", team="backend",

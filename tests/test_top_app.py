@@ -162,17 +162,21 @@ async def test_top_panels_at_80x24(source: StoreSource) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for_reload(app, pilot)
         rolling = plain(app.query_one("#rolling", Static))
-        assert "1h" in rolling and "$0.7500" in rolling
-        assert "$1.95" in rolling and "$4.95" in rolling
+        assert "1h" in rolling
+        assert "$0.7500" in rolling
+        assert "$1.95" in rolling
+        assert "$4.95" in rolling
         assert "no budgets" in rolling
         session = plain(app.query_one("#session", Static))
         assert "s-alpha" in session
         assert "$0.1500/min" in session
         mix = plain(app.query_one("#mix", Static))
         assert mix.index("openai") < mix.index("anthropic")
-        assert "62%" in mix and "38%" in mix
+        assert "62%" in mix
+        assert "38%" in mix
         unpriced = plain(app.query_one("#unpriced", Static))
-        assert "1 unpriced events" in unpriced and "mystery-model" in unpriced
+        assert "1 unpriced events" in unpriced
+        assert "mystery-model" in unpriced
         operations = plain(app.query_one("#operations", Static))
         assert "$1.20" in operations
         assert app.query_one("#operations", Static).region.bottom <= 24
@@ -216,7 +220,8 @@ async def test_top_drills_into_session(source: StoreSource) -> None:
         assert isinstance(app.screen, SessionScreen)
         assert app.screen.session_id == "s-beta"
         summary = plain(app.screen.query_one("#session-summary", Static))
-        assert "$1.20" in summary and "1 unpriced events" in summary
+        assert "$1.20" in summary
+        assert "1 unpriced events" in summary
         await pilot.press("escape", "escape")
         await pilot.pause()
         assert app.screen is app.screen_stack[0]
@@ -265,5 +270,7 @@ def test_snapshot_budget_colours(
     console = Console(width=40, record=True, color_system="truecolor")
     console.print(table)
     text = console.export_text(clear=False)
-    assert "alpha" in text and "$0.2500" in text and "94%" in text
+    assert "alpha" in text
+    assert "$0.2500" in text
+    assert "94%" in text
     assert "#c62828" in console.export_html(inline_styles=True).lower()

@@ -1,8 +1,8 @@
 """Developer dashboard: the signed-in user's own burn, sessions and expensive events.
 
-Every query filters on ``user = '${__user.login}'`` so a developer sees only
-their own spend; the ``user`` attribute of cost events must carry the Grafana
-login for that to match.
+Every query filters on ``user = '${__user.login}'``, so the dashboard shows
+only the signed-in user's own spend. That needs the ``user`` attribute of
+cost events to equal the Grafana login.
 """
 
 from __future__ import annotations

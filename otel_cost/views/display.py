@@ -11,7 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from otel_cost.views.model import BudgetState
 
 CENT = Decimal("0.01")
-TENTH_OF_A_CENT = Decimal("0.0001")
+HUNDREDTH_OF_A_CENT = Decimal("0.0001")
 
 #: Colour of each budget state, as hex so SwiftBar, Argos and Rich all accept it.
 STATE_COLOURS = {
@@ -24,7 +24,7 @@ STATE_COLOURS = {
 
 def money(amount: Decimal) -> str:
     """Format US dollars: ``$1,234.57``, or ``$0.0042`` below one dollar."""
-    step = CENT if abs(amount) >= 1 else TENTH_OF_A_CENT
+    step = CENT if abs(amount) >= 1 else HUNDREDTH_OF_A_CENT
     rounded = amount.quantize(step, rounding=ROUND_HALF_UP)
     sign = "-" if rounded < 0 else ""
     return f"{sign}${abs(rounded):,}"

@@ -2,9 +2,10 @@
 
 Both formats print the title on the first line, then ``---``, then one
 dropdown item per line; ``|`` separates an item's text from its parameters.
-SwiftBar and xbar run a command with ``shell=`` plus ``param1=`` and so on,
-Argos with ``bash='...'``; ``terminal=true`` opens it in a terminal in all
-three, ``color=`` sets the text colour and ``refresh=true`` reruns the plugin.
+SwiftBar and xbar run a command given as ``shell=`` plus ``param1=`` and so
+on. Argos runs the command line given as ``bash='...'``. In all three,
+``terminal=true`` runs it in a terminal, ``color=`` sets the text colour and
+``refresh=true`` reruns the plugin.
 """
 
 from __future__ import annotations
@@ -67,8 +68,7 @@ def _project_lines(status: DayStatus) -> list[str]:
         if line.state.rank > states.get(key, BudgetState.NONE).rank:
             states[key] = line.state
     lines = [f"Today {money(status.today.cost_usd)}"]
-    shown = status.projects[:MAX_PROJECT_LINES]
-    for row in shown:
+    for row in status.projects[:MAX_PROJECT_LINES]:
         colour = STATE_COLOURS[states.get(row.key, BudgetState.NONE)]
         name = _clean(row.key or "(no project)")
         lines.append(f"{name}: {money(row.cost_usd)} | color={colour}")

@@ -1,4 +1,4 @@
-"""What the terminal dashboard and the menubar show, whatever the data source."""
+"""Data shown by the terminal dashboard and the menubar, whatever its source."""
 
 from __future__ import annotations
 
@@ -157,7 +157,7 @@ class UnpricedUsage:
 
 @dataclass(frozen=True)
 class Query:
-    """What the user selected: period, project filter, grouping and list length."""
+    """The user's selection: period, project filter, grouping and list length."""
 
     period: str = "24h"
     project: str | None = None

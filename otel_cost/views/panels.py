@@ -108,8 +108,8 @@ def operations_panel(operations: list[Operation]) -> RenderableType:
         return Text("no priced events in this period", style="dim")
     table = _grid("model / operation", "tokens", "cost")
     for op in operations:
-        what = f"{op.model} {op.tool_name or op.operation}"
-        table.add_row(what, tokens(op.total_tokens), money(op.cost_usd))
+        label = f"{op.model} {op.tool_name or op.operation}"
+        table.add_row(label, tokens(op.total_tokens), money(op.cost_usd))
     return table
 
 

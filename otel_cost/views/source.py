@@ -1,4 +1,4 @@
-"""Where the views read from: the running service's API, else the store itself.
+"""Data sources of the views: the running service's API, else the store itself.
 
 An embedded store can be open in one process only, so while ``otel-cost
 serve`` runs the views must go through its API.

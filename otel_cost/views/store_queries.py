@@ -73,9 +73,12 @@ def mix(
     )
     return [
         MixRow(
-            key=str(key), cost_usd=_decimal(cost), events=int(n), unpriced_events=int(u)
+            key=str(key),
+            cost_usd=_decimal(cost),
+            events=int(events),
+            unpriced_events=int(unpriced),
         )
-        for key, cost, n, u in rows
+        for key, cost, events, unpriced in rows
     ]
 
 
