@@ -324,3 +324,36 @@ def test_hook_asks_running_service(
     # This process has the store open, so only the service could have responded.
     assert process.stderr == ""
     assert seconds < 5  # generous for CI; measured 0.13-0.19 s on a loaded dev machine
+
+
+def test_fresh_session_uses_transcript(
+    store: Store, budgets: Path, tmp_path: Path
+) -> None:
+    transcript = tmp_path / "session.jsonl"
+    entries = [
+        {"type": "assistant", "message": {"model": "claude-opus-4-1", "usage": {
+            "input_tokens": 5, "output_tokens": 9}}},
+        {"type": "assistant", "message": {"model": "claude-sonnet-4-5-20250929",
+         "usage": {"input_tokens": 10, "cache_read_input_tokens": 20000,
+                   "cache_creation_input_tokens": 500, "output_tokens": 300}}},
+        {"type": "user", "message": {"role": "user", "content": "next"}},
+    ]  # fmt: skip
+    transcript.write_text("\n".join(json.dumps(entry) for entry in entries) + "\n")
+    source = tmp_path / "notes.md"
+    source.write_bytes(b"n" * 4000)
+    budgets.write_text(
+        "envelopes:\n  - {name: dev, scope: session, limit_usd: '0.02'}\n"
+    )
+    payload = {"session_id": "new-1", "transcript_path": str(transcript),
+               "tool_name": "Read", "tool_input": {"file_path": str(source)}}  # fmt: skip
+
+    action = tool_action(payload, "claude-code")
+    reason = run_hook("claude-code", "pretooluse", json.dumps(payload)).answer[
+        "hookSpecificOutput"
+    ]["permissionDecisionReason"]
+
+    assert action.model == "claude-sonnet-4-5-20250929"
+    assert action.context_tokens == 20510
+    # 20,510 cached x $0.30/M + 1,000 new x $3/M + 1,024 default output x $15/M.
+    assert "reading notes.md (4000 bytes) is estimated at $0.0245" in reason
+    assert "would exceed envelope 'dev' (session new-1)" in reason

@@ -34,7 +34,9 @@ class Action:
     """An action an agent is about to take, reduced to what its cost depends on.
 
     ``request_tokens`` is set when the hook sees the whole model request (Gemini
-    CLI BeforeModel); otherwise the context size comes from the session history.
+    CLI BeforeModel). Otherwise the context size comes from the session history
+    in the store, or from ``context_tokens`` (read from the agent's transcript)
+    when the store has no call of the session yet.
     """
 
     kind: ActionKind
@@ -44,6 +46,7 @@ class Action:
     model: str = ""
     added_tokens: int = 0
     request_tokens: int | None = None
+    context_tokens: int | None = None
     user: str = ""
     label: str = ""
 

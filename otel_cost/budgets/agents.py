@@ -11,6 +11,7 @@ Prompt text is measured and then dropped: nothing here keeps or logs it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,9 @@ from typing import Any
 from otel_cost.budgets.actions import BYTES_PER_TOKEN, Action, ActionKind, Verdict
 from otel_cost.errors import OtelCostError
 
+# Enough for the last few entries of a transcript; a line that starts before
+# the window is skipped, not misread.
+TRANSCRIPT_TAIL_BYTES = 256 * 1024
 # Read with a line limit: bytes assumed per line (an estimate).
 AVERAGE_LINE_BYTES = 60
 READ_TOOLS = frozenset({"Read", "read_file"})
@@ -122,12 +126,59 @@ def model_action(payload: dict[str, Any], harness: str) -> Action:
 
 def _common(payload: dict[str, Any], harness: str) -> dict[str, Any]:
     model = payload.get("model")
-    return {
+    common: dict[str, Any] = {
         "harness": harness,
         "session_id": str(payload.get("session_id") or ""),
         "cwd": str(payload.get("cwd") or ""),
         "model": model if isinstance(model, str) else "",
     }
+    transcript = payload.get("transcript_path")
+    if harness == "claude-code" and isinstance(transcript, str) and transcript:
+        latest = transcript_context(Path(transcript))
+        if latest is not None:
+            common["model"] = common["model"] or latest[0]
+            common["context_tokens"] = latest[1]
+    return common
+
+
+def transcript_context(path: Path) -> tuple[str, int] | None:
+    """Return the model and prompt tokens of the last call in a Claude Code transcript.
+
+    Only the model and usage numbers of the last assistant entry are used, from
+    the last `TRANSCRIPT_TAIL_BYTES` of the file. None when the file or entry is
+    missing.
+    """
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, path.stat().st_size - TRANSCRIPT_TAIL_BYTES))
+            tail = handle.read()
+    except OSError:
+        return None
+    for line in reversed(tail.splitlines()):
+        entry = _json_object(line)
+        message = entry.get("message") if entry.get("type") == "assistant" else None
+        if not isinstance(message, dict) or not isinstance(message.get("usage"), dict):
+            continue
+        model = message.get("model")
+        if not isinstance(model, str) or model.startswith("<"):
+            continue
+        usage = message["usage"]
+        keys = (
+            "input_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        )
+        counts = [usage.get(key) for key in keys]
+        return model, sum(count for count in counts if isinstance(count, int))
+    return None
+
+
+def _json_object(line: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def tool_answer(event: str) -> Callable[[Verdict, str], dict[str, Any]]:

@@ -152,11 +152,13 @@ def estimate_action(
         tokens = {TokenCategory.INPUT: action.request_tokens}
         context = action.request_tokens
     else:
+        context = history.context_tokens
+        if not history.calls and action.context_tokens is not None:
+            context = action.context_tokens
         tokens = {
-            TokenCategory.CACHE_READ: history.context_tokens,
+            TokenCategory.CACHE_READ: context,
             TokenCategory.INPUT: action.added_tokens,
         }
-        context = history.context_tokens
     tokens[TokenCategory.OUTPUT] = output
     tokens[TokenCategory.REASONING] = reasoning
     usage = Usage(tokens={key: count for key, count in tokens.items() if count})
