@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Static
+from textual.worker import WorkerCancelled
 
 from otel_cost.events import CostEvent, CostStatus, TokenCategory, Usage
 from otel_cost.store import Store
@@ -151,8 +152,14 @@ def test_snapshot_project_filter(source: StoreSource) -> None:
 
 
 async def wait_for_reload(app: TopApp, pilot: object) -> None:
-    """Let the load worker finish and its result reach the screen."""
-    await app.workers.wait_for_complete()
+    """Let the load workers finish and their result reach the screen."""
+    while True:
+        try:
+            await app.workers.wait_for_complete()
+            break
+        except WorkerCancelled:
+            # A newer load replaced this one; wait for that one instead.
+            continue
     await pilot.pause()  # type: ignore[attr-defined]
 
 
