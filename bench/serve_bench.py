@@ -4,9 +4,9 @@ Starts ``otel-cost serve`` as a subprocess on a fresh embedded store in a
 temporary directory, then:
 
 1. sends pre-built OTLP/HTTP protobuf requests of ``--batch`` GenAI spans
-   from ``--clients`` threads for ``--seconds``; a request is acknowledged only
-   once its events are in ClickHouse, so acknowledged spans per second is the
-   end-to-end ingest rate;
+   from ``--clients`` threads for ``--seconds``. The service acknowledges a
+   request only once its events are in ClickHouse, so acknowledged spans per
+   second is the end-to-end ingest rate.
 2. during that load, sends one-span probes with their own session id and
    polls ``/api/v1/sessions/<id>/events`` until the event is returned: the
    time from send to visibility, reported as p50 and p99.

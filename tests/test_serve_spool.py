@@ -153,7 +153,7 @@ def test_full_queue_answers_429(store, registry):
     ):
         first = threading.Thread(target=send, args=(http, service, 1, 3))
         first.start()
-        wait_for(writing.is_set)  # the writer holds the first request
+        wait_for(writing.is_set)  # the writer is busy with the first request
         second = threading.Thread(target=send, args=(http, service, 4, 3))
         second.start()
         wait_for(lambda: service.pipeline.queued_events == 3)
@@ -223,21 +223,21 @@ def test_spool_skips_torn_tail(tmp_path):
     ]
 
 
-def test_refused_write_not_retryable(store, registry, tmp_path):
-    def refusing_write(store_, events):
+def test_rejected_write_not_retryable(store, registry, tmp_path):
+    def rejecting_write(store_, events):
         raise ValueError("Code: 53. Type mismatch in column cost_usd")
 
-    with serving(store, registry, write=refusing_write) as service, client() as http:
+    with serving(store, registry, write=rejecting_write) as service, client() as http:
         reply = send(http, service, 1, 2)
     assert reply.status_code == 500
     assert (
-        "the store refused 2 events"
+        "the store rejected 2 events"
         in status_pb2.Status.FromString(reply.content).message
     )
     assert totals(store)["events"] == 0
 
 
-def test_refused_spool_segment_set_aside(store, registry, tmp_path):
+def test_rejected_spool_segment_set_aside(store, registry, tmp_path):
     spool_dir = tmp_path / "spool"
     with (
         serving(
@@ -248,11 +248,13 @@ def test_refused_spool_segment_set_aside(store, registry, tmp_path):
         assert send(http, service, 1, 2).status_code == 200
     attempts = []
 
-    def refusing_write(store_, events):
+    def rejecting_write(store_, events):
         attempts.append(len(events))
         raise ValueError("Code: 53. Type mismatch in column cost_usd")
 
-    with serving(store, registry, write=refusing_write, spool_dir=spool_dir) as service:
+    with serving(
+        store, registry, write=rejecting_write, spool_dir=spool_dir
+    ) as service:
         wait_for(lambda: (spool_dir / "failed").exists(), timeout_s=20)
         assert service.pipeline.spool.is_empty()
     assert attempts == [2, 2, 2]

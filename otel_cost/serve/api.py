@@ -43,7 +43,7 @@ class ApiHandler(Handler):
     """Handles the query API and the operational endpoints."""
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server method name
-        """Answer a query or an operational endpoint."""
+        """Reply to a query or an operational endpoint."""
         url = urlsplit(self.path)
         if url.path not in PUBLIC_PATHS and not self._token_ok():
             return
@@ -172,7 +172,7 @@ class ApiHandler(Handler):
             self.send_json(503, {"error": str(exc)}, {"Retry-After": "5"})
             return
         except WriteRejectedError as exc:
-            metrics_.record_rejected("events", "store_refused", total)
+            metrics_.record_rejected("events", "store_rejected", total)
             self.send_json(500, {"error": str(exc)})
             return
         metrics_.record_request("events", "api", total, len(events), 0)

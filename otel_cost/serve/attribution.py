@@ -43,7 +43,7 @@ COST_CURRENCY_KEY = "gen_ai.usage.cost.currency"
 
 
 class InvalidAttributeError(OtelCostError):
-    """An attribute holds a value of the wrong type or range."""
+    """An attribute contains a value of the wrong type or range."""
 
 
 def harness_for(resource: Mapping[str, Any]) -> str:
@@ -82,7 +82,7 @@ def owners(attrs: Mapping[str, Any]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class ResourceInfo:
-    """What a resource says about every item under it, worked out once per resource."""
+    """Harness and owners of a resource, read once for all the items under it."""
 
     attributes: dict[str, Any]
     harness: str

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 class BodyError(Exception):
-    """A request body cannot be read; carries the HTTP status to answer with."""
+    """A request body that cannot be read, with the HTTP status of the reply."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -23,7 +23,7 @@ class BodyError(Exception):
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` names only the loopback interface."""
+    """Return True when ``host`` names only the loopback interface."""
     if host == "localhost":
         return True
     try:
@@ -39,7 +39,7 @@ class BearerAuth:
         self.token = token or None
 
     def allows(self, header: str | None) -> bool:
-        """Whether a request with this Authorization header may proceed."""
+        """Return True when a request with this Authorization header may proceed."""
         if self.token is None:
             return True
         if not header or not header.startswith("Bearer "):
@@ -81,7 +81,7 @@ class Handler(BaseHTTPRequestHandler):
         logger.debug("%s %s", self.address_string(), format % args)
 
     def read_body(self, limit: int) -> bytes:
-        """Read the request body, refusing bodies without a length or over ``limit``."""
+        """Read the request body, rejecting bodies without a length or over ``limit``."""
         length_text = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             raise BodyError(
@@ -102,7 +102,7 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def _request_line(self) -> object:
-        # A new bytes object per request, so identity tells requests apart.
+        # Each request gets a new bytes object, so identity separates requests.
         return getattr(self, "raw_requestline", None)
 
     def _unread_body(self) -> bool:
@@ -113,7 +113,7 @@ class Handler(BaseHTTPRequestHandler):
         return chunked or not length.isdigit() or int(length) > 0
 
     def authorized(self, auth: BearerAuth) -> bool:
-        """Whether the request carries the token; answers 401 when it does not."""
+        """Return True when the request carries the token, else reply 401."""
         if auth.allows(self.headers.get("Authorization")):
             return True
         self.send_bytes(

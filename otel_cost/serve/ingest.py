@@ -1,4 +1,4 @@
-"""Converting whole OTLP requests into priced cost events, counting what was refused."""
+"""Converting whole OTLP requests into priced cost events, counting what was rejected."""
 
 from __future__ import annotations
 

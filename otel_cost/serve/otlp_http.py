@@ -1,9 +1,10 @@
 """OTLP/HTTP: ``POST /v1/traces`` and ``/v1/logs``, protobuf or JSON, gzip allowed.
 
-Replies follow the OTLP specification: 200 with ``partial_success`` when some
-items were unusable, 400 for an undecodable body, 413 over the size limit,
-415 for another content type, and the retryable 429 (queue full) or 503
-(store and spool unavailable) with ``Retry-After``. Error bodies are a
+Replies follow the OTLP specification. A request with unusable items gets 200
+with ``partial_success``. An undecodable body gets 400, a body over the size
+limit 413 and another content type 415. A full queue gets the retryable 429,
+and an unavailable store and spool the retryable 503, both with
+``Retry-After``. Error bodies are a
 ``google.rpc.Status`` in the request's encoding.
 """
 
@@ -135,7 +136,7 @@ class OtlpHttpHandler(Handler):
             )
             return
         except WriteRejectedError as exc:
-            # Not retryable: the same data would be refused again.
+            # Not retryable: the same data would be rejected again.
             self._status(500, content_type, INTERNAL, str(exc))
             return
         self._reply(content_type, _response(traces, outcome))
@@ -162,7 +163,7 @@ class OtlpHttpHandler(Handler):
 
 
 def _response(traces: bool, outcome: ExportOutcome) -> Message:
-    # Full success leaves partial_success unset, as the specification asks.
+    # Full success leaves partial_success unset, as the specification requires.
     if traces:
         response = ExportTraceServiceResponse()
         if outcome.rejected or outcome.message:

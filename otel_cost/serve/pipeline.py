@@ -3,8 +3,8 @@
 A request is acknowledged only after its events are in the store or fsynced
 to the spool. The writer thread takes every queued submission up to a batch
 size and writes them together, so concurrent requests share one insert.
-While the spool holds anything, new batches are appended behind it and the
-spool is replayed first, so events reach the store in the order they were
+While the spool contains anything, new batches are appended behind it and
+the spool is replayed first, so events reach the store in the order they were
 accepted, also across restarts. Only this thread writes, which is what makes
 the writer's duplicate check safe.
 """
@@ -37,7 +37,7 @@ DEFAULT_BATCH_EVENTS = 20_000
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
 # The writer looks stored events up with one IN (...) list per call, and
-# ClickHouse refuses a query text over max_query_size (256 KiB by default).
+# ClickHouse rejects a query text over max_query_size (256 KiB by default).
 MAX_ID_BYTES_PER_WRITE = 128 * 1024
 #: Failed replays of one segment, with the store up, before it is set aside.
 MAX_SEGMENT_ATTEMPTS = 3
@@ -55,7 +55,7 @@ class UnavailableError(OtelCostError):
 
 
 class WriteRejectedError(OtelCostError):
-    """The store is up but refused the events; retrying the same data cannot help."""
+    """The store is up but rejected the events; retrying the same data cannot help."""
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Submission:
 
 
 class WritePipeline:
-    """Accept batches of events and store them exactly once, in order."""
+    """Accept batches of events and store them in order; the writer skips duplicates."""
 
     def __init__(
         self,
@@ -131,7 +131,7 @@ class WritePipeline:
             full = self._queued_events + len(events) > self.max_queue_events
             if full and self._queue:
                 raise OverloadedError(
-                    f"the write queue holds {self._queued_events} events, at its limit of "
+                    f"the write queue contains {self._queued_events} events, at its limit of "
                     f"{self.max_queue_events}; retry later"
                 )
             self._queue.append(submission)
@@ -192,12 +192,12 @@ class WritePipeline:
         elif outcome == DOWN:
             self._spool(batch, events)
         elif len(batch) > 1:
-            # Find the request that holds the data the store refuses.
+            # Find the request that contains the data the store rejects.
             for submission in batch:
                 self._handle([submission])
         else:
             batch[0].error = WriteRejectedError(
-                f"the store refused {len(events)} events: {self._last_error}"
+                f"the store rejected {len(events)} events: {self._last_error}"
             )
             batch[0].done.set()
 
@@ -233,7 +233,7 @@ class WritePipeline:
             if not self._store_reachable():
                 self._mark_down(exc, len(events))
                 return DOWN
-            logger.error("the store refused %d events: %s", len(events), exc)
+            logger.error("the store rejected %d events: %s", len(events), exc)
             self._last_error = str(exc)[:500]
             self.metrics.count("write_failures")
             return REJECTED
@@ -284,7 +284,7 @@ class WritePipeline:
         return OK
 
     def _count_segment_failure(self, segment: Path) -> bool:
-        """Count a refused replay; return True once the segment is set aside."""
+        """Count a rejected replay; return True once the segment is set aside."""
         attempts = self._segment_failures.get(segment.name, 0) + 1
         self._segment_failures[segment.name] = attempts
         if attempts < MAX_SEGMENT_ATTEMPTS:
@@ -293,7 +293,7 @@ class WritePipeline:
             return False
         target = self.spool.set_aside(segment, FAILED_DIR)
         logger.error(
-            "the store refused spool segment %s %d times; moved it to %s for inspection",
+            "the store rejected spool segment %s %d times; moved it to %s for inspection",
             segment.name,
             attempts,
             target,

@@ -1,7 +1,7 @@
 """The SQL behind the REST API and the cost metrics, on deduplicated events.
 
 Every query reads ``cost_events FINAL`` so that a revision or a re-sent event
-counts once, the same as every other report path.
+counts once.
 """
 
 from __future__ import annotations

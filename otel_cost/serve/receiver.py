@@ -1,4 +1,4 @@
-"""What both OTLP transports do with a decoded request: convert, price, write."""
+"""The steps both OTLP transports share for a decoded request: convert, price, write."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ExportOutcome:
-    """The ``partial_success`` of one export: items refused and why."""
+    """The ``partial_success`` of one export: items rejected and why."""
 
     rejected: int
     message: str
@@ -69,7 +69,7 @@ class Receiver:
             self.metrics.record_rejected(signal, "unavailable", conversion.received)
             raise
         except WriteRejectedError:
-            self.metrics.record_rejected(signal, "store_refused", conversion.received)
+            self.metrics.record_rejected(signal, "store_rejected", conversion.received)
             raise
         self.metrics.record_request(
             signal,

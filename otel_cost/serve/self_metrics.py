@@ -15,7 +15,7 @@ PREFIX = "otel_cost_serve"
 
 
 class SelfMetrics:
-    """Thread-safe counters of what the service received, refused and wrote."""
+    """Thread-safe counters of what the service received, rejected and wrote."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -48,7 +48,7 @@ class SelfMetrics:
             self.ignored[signal] += ignored
 
     def record_rejected(self, signal: str, reason: str, items: int) -> None:
-        """Count items refused, by reason (invalid, overloaded, unavailable, ...)."""
+        """Count items rejected, by reason (invalid, overloaded, unavailable, ...)."""
         with self._lock:
             self.rejected[(signal, reason)] += items
 
@@ -89,7 +89,7 @@ class SelfMetrics:
                 *_family(
                     "rejected_items_total",
                     "counter",
-                    "Items refused, by reason.",
+                    "Items rejected, by reason.",
                     (
                         (f'signal="{s}",reason="{r}"', n)
                         for (s, r), n in sorted(self.rejected.items())

@@ -46,7 +46,7 @@ STOP_GRACE_S = 10.0
 
 @dataclass
 class ServeConfig:
-    """Everything ``otel-cost serve`` can be told; ports 0 pick free ports."""
+    """Settings of ``otel-cost serve``; port 0 picks a free port."""
 
     dsn: str | None = None
     database: str | None = None
@@ -156,7 +156,7 @@ class Service:
         )
 
     def discovery_info(self) -> dict[str, Any]:
-        """Return what the discovery file says about this service."""
+        """Return the content of the discovery file for this service."""
         return {
             "pid": self.pid,
             **self.urls,
@@ -166,7 +166,7 @@ class Service:
         }
 
     def authorized_headers(self, header: str | None) -> bool:
-        """Whether an Authorization header carries the configured token."""
+        """Return True when an Authorization header carries the configured token."""
         return self.auth.allows(header)
 
     @contextlib.contextmanager

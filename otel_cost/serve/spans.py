@@ -38,9 +38,9 @@ ANTHROPIC_SPAN_KEYS = (
 OPENLIT_CACHED = "gen_ai.usage.prompt_tokens_details.cached_tokens"
 OPENLIT_CACHE_WRITE = "gen_ai.usage.prompt_tokens_details.cache_creation_tokens"
 TOOL_OPERATIONS = ("execute_tool", "tool_call")
-# Operations whose usage sums their child inference spans; counting it again
-# would double the totals (the draft cost convention puts cost on inference
-# spans only for the same reason).
+# The usage of these operations sums their child inference spans, so counting
+# it again would double the totals. The draft cost convention puts cost on
+# inference spans only, for the same reason.
 AGGREGATE_OPERATIONS = ("invoke_agent", "invoke_workflow", "create_agent", "agent_call")
 # Claude Code spans under a tool span that describe the same call again.
 IGNORED_SPAN_NAMES = (

@@ -74,7 +74,7 @@ class Spool:
         return self._size
 
     def is_empty(self) -> bool:
-        """Whether no segment holds a record."""
+        """Return True when no segment contains a record."""
         return self._size == 0
 
     def append(self, payload: bytes) -> None:
@@ -83,7 +83,7 @@ class Spool:
         with self._lock:
             if self._size + len(record) > self.max_bytes:
                 raise SpoolFullError(
-                    f"the spool at {str(self.directory)!r} holds {self._size} bytes, "
+                    f"the spool at {str(self.directory)!r} contains {self._size} bytes, "
                     f"at its limit of {self.max_bytes}"
                 )
             try:
@@ -136,7 +136,7 @@ class Spool:
             _fsync_directory(self.directory)
 
     def set_aside(self, segment: Path, folder: str) -> Path:
-        """Move a segment the store keeps refusing out of the replay order."""
+        """Move a segment the store keeps rejecting out of the replay order."""
         with self._lock:
             if segment == self._active:
                 self._close_active()
