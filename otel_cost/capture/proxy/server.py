@@ -11,6 +11,7 @@ once their response ends, whether it completed, failed or was cut off.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ CONNECT_TIMEOUT_S = 30.0
 READ_TIMEOUT_S = 900.0
 REQUEST_ID_HEADERS = ("request-id", "x-request-id")
 NO_BODY_STATUSES = frozenset({204, 304})
+NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class ProxyServer:
@@ -54,7 +56,11 @@ class ProxyServer:
         self.upstreams = dict(upstreams)
         self.recorder = recorder
         install_log_redaction()
+        # Nagle's algorithm would hold a small request body or stream event
+        # until the peer's delayed ACK, about 40 ms on Linux.
+        transport = httpx.HTTPTransport(socket_options=[NO_DELAY])
         self.client = httpx.Client(
+            transport=transport,
             timeout=httpx.Timeout(READ_TIMEOUT_S, connect=CONNECT_TIMEOUT_S),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             follow_redirects=False,
@@ -112,6 +118,7 @@ class _Server(ThreadingHTTPServer):
 
 class _ProxyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_POST(self) -> None:
