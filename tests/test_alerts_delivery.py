@@ -1,7 +1,8 @@
 """Alert delivery end to end with the real Debian Alertmanager and Prometheus.
 
 Each test starts the binaries on free loopback ports with temporary storage,
-and a webhook server that records what each receiver gets. The shipped
+and a webhook server that records what each receiver gets. Prometheus scrapes
+``/metrics`` of a real ``otel-cost serve`` running in this process. The shipped
 alertmanager.yaml is used with two changes only: the webhook base URL, and
 group_wait/group_interval of 1s so that a test takes seconds, not minutes.
 """
@@ -17,19 +18,16 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from serve_support import serving
 
-from otel_cost.budgets.envelopes import Envelope, Scope
-from otel_cost.budgets.metrics import budget_metric_lines
-from otel_cost.events import CostEvent, CostStatus
+from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store import Store
-from otel_cost.store.writer import write_events
 
 ALERTS = Path(__file__).resolve().parent.parent / "alerts"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
@@ -237,78 +235,71 @@ def rules_without_for(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def metrics_server(store: Store) -> Iterator[int]:
-    """Serve budget_metric_lines for one session envelope, as otel-cost serve would."""
-    envelopes = [Envelope("dev", Scope.SESSION, Decimal("1"), match={"project": "web"})]
-    lock = threading.Lock()
-
-    class Metrics(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server interface
-            with lock:
-                body = "\n".join(budget_metric_lines(store, envelopes)) + "\n"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.end_headers()
-            self.wfile.write(body.encode())
-
-        def log_message(self, *args: Any) -> None:
-            """Keep test output quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+def post_event(api_url: str, event: dict[str, Any]) -> None:
+    request = urllib.request.Request(
+        f"{api_url}/api/v1/events", data=json.dumps({"events": [event]}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
 
 
 @needs_prometheus
 def test_prometheus_fires_on_90_percent(
     tmp_path: Path,
     store: Store,
-    metrics_server: int,
+    registry: PricingRegistry,
     alertmanager: str,
     webhook: tuple[int, list[tuple[str, dict[str, Any]]]],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert PROMETHEUS is not None
     _, received = webhook
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules_without_for(tmp_path))],
-        "alerting": {"alertmanagers": [{"static_configs": [
-            {"targets": [alertmanager.removeprefix("http://")]}]}]},
-        "scrape_configs": [{"job_name": "otel-cost", "static_configs": [
-            {"targets": [f"127.0.0.1:{metrics_server}"]}]}],
-    }  # fmt: skip
-    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = free_port()
-    process = start(
-        [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
-         f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        tmp_path / "prometheus.log",
-    )  # fmt: skip
-    try:
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"), 30,
-                 "Prometheus to start")  # fmt: skip
-        # Drive session s-9 of the $1 envelope to 95%.
-        event = CostEvent(
-            event_id="p1", ts=datetime.now(UTC), harness="claude-code", source="test",
-            session_id="s-9", project="web", model="claude-sonnet-4-5",
-            cost_usd=Decimal("0.95"), cost_status=CostStatus.PRICED,
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        "envelopes:\n"
+        "  - {name: dev, scope: session, limit_usd: '0.005', match: {project: web}}\n"
+    )
+    monkeypatch.setenv("OTEL_COST_BUDGETS_FILE", str(budgets))
+    with serving(store, registry) as service:
+        api_url = service.urls["api_url"]
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules_without_for(tmp_path))],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [alertmanager.removeprefix("http://")]}]}]},
+            "scrape_configs": [{"job_name": "otel-cost", "static_configs": [
+                {"targets": [api_url.removeprefix("http://")]}]}],
+        }  # fmt: skip
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+        port = free_port()
+        process = start(
+            [PROMETHEUS, f"--config.file={tmp_path / 'prometheus.yml'}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}"],
+            tmp_path / "prometheus.log",
         )  # fmt: skip
-        write_events(store, [event])
+        try:
+            wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/-/ready"), 30,
+                     "Prometheus to start")  # fmt: skip
+            # 1,000 input x $3/M + 100 output x $15/M = $0.0045, 90% of $0.005.
+            post_event(api_url, {
+                "event_id": "p1", "ts": datetime.now(UTC).isoformat(),
+                "harness": "claude-code", "source": "proxy", "session_id": "s-9",
+                "project": "web", "model": "claude-sonnet-4-5", "provider": "anthropic",
+                "usage": {"input": 1000, "output": 100},
+            })  # fmt: skip
 
-        def critical_arrived() -> bool:
-            return "BudgetCritical" in {
-                a["labels"]["alertname"]
-                for path, body in received if path == "developer"
-                for a in body["alerts"]
-            }  # fmt: skip
+            def critical_arrived() -> bool:
+                return "BudgetCritical" in {
+                    a["labels"]["alertname"]
+                    for path, body in received if path == "developer"
+                    for a in body["alerts"]
+                }  # fmt: skip
 
-        wait_for(critical_arrived, 60, "BudgetCritical at the developer webhook")
-    finally:
-        stop(process)
+            wait_for(critical_arrived, 60, "BudgetCritical at the developer webhook")
+        finally:
+            stop(process)
 
     body = next(
         body for path, body in received
@@ -318,11 +309,12 @@ def test_prometheus_fires_on_90_percent(
     assert sent["labels"]["owner"] == "developer"
     assert sent["labels"]["envelope"] == "dev"
     assert sent["labels"]["budget_instance"] == "s-9"
-    assert sent["annotations"]["summary"] == "Budget dev (s-9) is at 95%."
+    assert sent["labels"]["job"] == "otel-cost"
+    assert sent["annotations"]["summary"] == "Budget dev (s-9) is at 90%."
     assert sent["annotations"]["action"].startswith(
         "Finish or pause the running work now"
     )
-    # The warning that also fires at 95% is silenced by the critical alert.
+    # The warning that also fires at 90% is silenced by the critical alert.
     assert not any(
         a["labels"]["alertname"] == "BudgetWarning"
         for path, body in received if path == "developer"
