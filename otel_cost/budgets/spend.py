@@ -73,6 +73,9 @@ def spend_between(
         conditions.append("session_id = {session:String}")
         parameters["session"] = session_id
     where = " AND ".join(conditions) or "1"
+    # NOTE: FINAL merges revisions at query time, so a month of a large store is
+    # scanned in full. The 15-minute rollup has no session column, so it can only
+    # serve project envelopes; that path is not written yet.
     rows = store.query(
         "SELECT sum(cost_usd), count(), countIf(cost_usd IS NULL) "
         f"FROM cost_events FINAL WHERE {where}",
