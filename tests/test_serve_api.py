@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import grpc
 import orjson
 import pytest
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from serve_support import client, serving, span, trace_request
 
 from otel_cost.errors import ConfigError
@@ -236,11 +238,25 @@ def test_token_checked_on_every_endpoint(store, registry):
         metrics_page = http.get(f"{api}/metrics")
         post_no_token = post_events(http, service, [event("t1", 1)])
         post_token = post_events(http, service, [event("t1", 1)], token="s3cret")
+        address = service.urls["otlp_grpc_url"].removeprefix("http://")
+        request = trace_request([span(1, {"gen_ai.request.model": "gpt-4o"})], {})
+        with grpc.insecure_channel(address) as channel:
+            stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+            try:
+                stub.Export(request, timeout=10)
+                grpc_code = None
+            except grpc.RpcError as error:
+                grpc_code = error.code()
+            grpc_reply = stub.Export(
+                request, timeout=10, metadata=(("authorization", "Bearer s3cret"),)
+            )
         otlp = http.post(
             f"{service.urls['otlp_http_url']}/v1/traces",
             content=b"",
             headers={"Content-Type": "application/x-protobuf"},
         )
+    assert grpc_code == grpc.StatusCode.UNAUTHENTICATED
+    assert grpc_reply.partial_success.rejected_spans == 0
     assert no_token.status_code == 401
     assert wrong.status_code == 401
     assert right.status_code == 200

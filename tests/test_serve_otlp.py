@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from decimal import Decimal
 
+from grpc import Compression
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GrpcSpanExporter,
 )
@@ -110,7 +111,9 @@ def test_same_batch_three_times_counts_once(store, registry):
     )
     with serving(store, registry) as service:
         port = service.urls["otlp_grpc_url"].rsplit(":", 1)[1]
-        exporter = GrpcSpanExporter(endpoint=f"127.0.0.1:{port}", insecure=True)
+        exporter = GrpcSpanExporter(
+            endpoint=f"127.0.0.1:{port}", insecure=True, compression=Compression.Gzip
+        )
         for _ in range(3):
             assert exporter.export(spans) == SpanExportResult.SUCCESS
         exporter.shutdown()

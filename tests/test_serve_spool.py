@@ -262,3 +262,32 @@ def test_rejected_spool_segment_set_aside(store, registry, tmp_path):
         "000000000001.spool"
     ]
     assert list(spool_dir.glob("*.spool")) == []
+
+
+def test_body_budget_answers_429(store, registry):
+    release = threading.Event()
+    writing = threading.Event()
+
+    def slow_write(store_, events):
+        writing.set()
+        release.wait(10)
+        return write_events(store_, events)
+
+    with (
+        serving(
+            store, registry, write=slow_write, max_body_bytes_in_flight=1000
+        ) as service,
+        client() as http,
+    ):
+        first = threading.Thread(target=send, args=(http, service, 1, 3))
+        first.start()
+        wait_for(writing.is_set)
+        second = send(http, service, 4, 3)
+        release.set()
+        first.join()
+    assert second.status_code == 429
+    assert second.headers["retry-after"] == "5"
+    assert (
+        "at the limit of 1000" in status_pb2.Status.FromString(second.content).message
+    )
+    assert totals(store)["events"] == 3

@@ -72,7 +72,8 @@ class ApiHandler(Handler):
             self._post_events()
         except BodyError as exc:
             self.close_connection = True
-            self.send_json(exc.status, {"error": str(exc)})
+            headers = {"Retry-After": "5"} if exc.status == 429 else None
+            self.send_json(exc.status, {"error": str(exc)}, headers)
 
     def _token_ok(self) -> bool:
         return bool(self.authorized(self.state.auth))
@@ -140,7 +141,11 @@ class ApiHandler(Handler):
         self.send_json(200, payload)
 
     def _post_events(self) -> None:
-        body = self.read_body(MAX_EVENTS_BODY_BYTES)
+        length = self.body_length(MAX_EVENTS_BODY_BYTES)
+        with self.state.body_budget.reserve(length):
+            self._handle_events(self.read_body(length))
+
+    def _handle_events(self, body: bytes) -> None:
         try:
             raw_events = parse_body(orjson.loads(body))
         except orjson.JSONDecodeError as exc:

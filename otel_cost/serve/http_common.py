@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import logging
 import socket
+import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,6 +33,36 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class BodyBudget:
+    """A cap on the bytes of request bodies being handled at once.
+
+    The threading server starts a thread per connection, so without a cap
+    many large requests at once could exhaust memory.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.in_use = 0
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def reserve(self, size: int) -> Iterator[None]:
+        """Hold ``size`` bytes while the block runs; raise `BodyError` 429 when full."""
+        with self._lock:
+            if self.in_use and self.in_use + size > self.max_bytes:
+                raise BodyError(
+                    429,
+                    f"{self.in_use} bytes of requests are being handled, at the limit of "
+                    f"{self.max_bytes}; retry later",
+                )
+            self.in_use += size
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_use -= size
 
 
 class BearerAuth:
@@ -80,8 +113,8 @@ class Handler(BaseHTTPRequestHandler):
         """Send the access log to DEBUG, never to stderr."""
         logger.debug("%s %s", self.address_string(), format % args)
 
-    def read_body(self, limit: int) -> bytes:
-        """Read the request body, rejecting bodies without a length or over ``limit``."""
+    def body_length(self, limit: int) -> int:
+        """Return the declared body length, rejecting no length or one over ``limit``."""
         length_text = self.headers.get("Content-Length")
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             raise BodyError(
@@ -97,6 +130,10 @@ class Handler(BaseHTTPRequestHandler):
             raise BodyError(
                 413, f"request body of {length} bytes is over the limit of {limit}"
             )
+        return length
+
+    def read_body(self, length: int) -> bytes:
+        """Read a request body of ``length`` bytes (from `body_length`)."""
         body = self.rfile.read(length)
         self._body_read_for = self._request_line()
         return body

@@ -92,10 +92,18 @@ class OtlpHttpHandler(Handler):
             self._export(path, content_type)
         except BodyError as exc:
             self.close_connection = True
-            self._status(exc.status, content_type, INVALID_ARGUMENT, str(exc))
+            code = RESOURCE_EXHAUSTED if exc.status == 429 else INVALID_ARGUMENT
+            headers = (
+                {"Retry-After": RETRY_AFTER_SECONDS} if exc.status == 429 else None
+            )
+            self._status(exc.status, content_type, code, str(exc), headers)
 
     def _export(self, path: str, content_type: str) -> None:
-        body = self.read_body(MAX_REQUEST_BYTES)
+        length = self.body_length(MAX_REQUEST_BYTES)
+        with self.state.body_budget.reserve(length):
+            self._decode_and_store(path, content_type, self.read_body(length))
+
+    def _decode_and_store(self, path: str, content_type: str, body: bytes) -> None:
         traces = path == "/v1/traces"
         request_type: Any = (
             ExportTraceServiceRequest if traces else ExportLogsServiceRequest

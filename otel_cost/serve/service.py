@@ -20,7 +20,7 @@ from otel_cost.errors import ConfigError, StoreError
 from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.serve import discovery, metrics
 from otel_cost.serve.api import ApiHandler
-from otel_cost.serve.http_common import BearerAuth, Server, is_loopback
+from otel_cost.serve.http_common import BearerAuth, BodyBudget, Server, is_loopback
 from otel_cost.serve.otlp_grpc import start_grpc_server
 from otel_cost.serve.otlp_http import OtlpHttpHandler
 from otel_cost.serve.pipeline import (
@@ -62,6 +62,8 @@ class ServeConfig:
     max_queue_events: int = DEFAULT_QUEUE_EVENTS
     max_batch_events: int = DEFAULT_BATCH_EVENTS
     max_spool_bytes: int = DEFAULT_MAX_BYTES
+    #: Bytes of HTTP request bodies handled at once; more get 429 (retryable).
+    max_body_bytes_in_flight: int = 256 * 2**20
     write: WriteFunction = field(default=write_events)
     write_discovery: bool = True
 
@@ -93,6 +95,7 @@ class Service:
         self.registry = registry or load_registry(settings.pricing_files)
         self.pid = os.getpid()
         self.auth = BearerAuth(settings.token)
+        self.body_budget = BodyBudget(settings.max_body_bytes_in_flight)
         self.self_metrics = SelfMetrics()
         spool_dir = settings.spool_dir or config.data_dir() / "spool"
         self.pipeline = WritePipeline(
