@@ -154,3 +154,6 @@ ENV_QWEN_RUNTIME_DIR = "QWEN_RUNTIME_DIR"
 ENV_QWEN_HOME = "QWEN_HOME"
 #: Goose's own root; its sessions live in ``<root>/data/sessions/sessions.db``.
 ENV_GOOSE_PATH_ROOT = "GOOSE_PATH_ROOT"
+
+#: Bearer token that ``otel-cost serve`` requires; mandatory off loopback.
+ENV_API_TOKEN = "OTEL_COST_API_TOKEN"
