@@ -45,6 +45,14 @@ class FormatReader:
     def on_event(self, event: str, data: Any) -> None:
         """Read one stream event whose data parsed as JSON."""
 
+    def wants(self, event: str, data: str) -> bool:
+        """Return whether an event may carry anything this reader keeps.
+
+        Text deltas make up most of a stream; skipping their JSON parsing
+        keeps the meter's cost per event small.
+        """
+        return True
+
     def on_done(self) -> None:
         """Note an OpenAI-style ``[DONE]`` sentinel."""
 
@@ -79,6 +87,12 @@ class AnthropicReader(FormatReader):
         self._merge_usage(body.get("usage"))
         if isinstance(body.get("stop_reason"), str):
             self.state.finish_reasons = [body["stop_reason"]]
+
+    KEPT_EVENTS = frozenset({"message_start", "message_delta", "message_stop", "error"})
+
+    def wants(self, event: str, data: str) -> bool:
+        """Skip content block events, which carry text only."""
+        return event in self.KEPT_EVENTS or event == "message"
 
     def on_event(self, event: str, data: Any) -> None:
         """Read ``message_start``, ``message_delta``, ``message_stop`` and ``error``."""
@@ -123,6 +137,15 @@ class OpenAIChatReader(FormatReader):
         if reasons:
             self.state.finish_reasons = reasons
 
+    def wants(self, event: str, data: str) -> bool:
+        """Parse the first chunk, chunks with usage or a finish reason, and errors."""
+        return (
+            not self.state.model
+            or '"usage":{' in data.replace(" ", "")
+            or '"finish_reason":"' in data.replace(" ", "")
+            or '"error"' in data
+        )
+
     def on_event(self, event: str, data: Any) -> None:
         """Read one chunk; the chunk that carries usage is the last one."""
         if isinstance(data, dict):
@@ -148,6 +171,14 @@ class OpenAIResponsesReader(FormatReader):
             self.state.finish_reasons = [status]
         if status == "failed":
             self._read_error(body)
+
+    def wants(self, event: str, data: str) -> bool:
+        """Skip delta and part events, which carry output only."""
+        return event in self.TERMINAL or event in (
+            "response.created",
+            "error",
+            "message",
+        )
 
     def on_event(self, event: str, data: Any) -> None:
         """Read ``response.created`` for ids and the terminal event for usage."""

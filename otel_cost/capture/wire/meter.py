@@ -134,6 +134,8 @@ class ResponseMeter:
         if data.strip() == "[DONE]":
             self._reader.on_done()
             return
+        if not self._reader.wants(event, data):
+            return
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
