@@ -96,6 +96,9 @@ def test_filters_keep_cost_telemetry():
         assert f'attributes["{attribute}"] == nil' in span_rule
     log_rule = processors["filter/agent_events"]["logs"]["log_record"][0]
     assert "claude_code|codex|gemini_cli|gen_ai" in log_rule
+    # Claude Code's event.name is the short name, so the body and service count too.
+    assert "IsMatch(body," in log_rule
+    assert 'resource.attributes["service.name"]' in log_rule
     deleted = {
         action["key"] for action in processors["attributes/drop_content"]["actions"]
     }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 from decimal import Decimal
+from pathlib import Path
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceResponse,
@@ -285,3 +287,35 @@ def test_event_time_picks_rate_card(store, registry, tmp_path):
     assert rows["0000000000000001"]["cost_usd"] == Decimal("0.00045")
     assert rows["0000000000000002"]["cost_usd"] == Decimal("0.0012")
     assert rows["0000000000000002"]["ts"].isoformat().startswith("2026-09-09")
+
+
+def test_claude_code_json_export_fixture(store, registry):
+    fixture = Path(__file__).parent / "fixtures" / "serve" / "claude-code-logs.json"
+    with serving(store, registry) as service, client() as http:
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/logs",
+            content=gzip.compress(fixture.read_bytes()),
+            headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+        )
+        assert reply.status_code == 200
+        assert reply.json() == {}
+    rows = events_by_id(store)
+    assert sorted(rows) == [
+        "claude-code:req:req_011CVxyzA1",
+        "claude-code:tool:toolu_01Read",
+    ]
+    request = rows["claude-code:req:req_011CVxyzA1"]
+    # 3 x 3e-6 + 21004 x 3e-7 + 1530 x 3.75e-6 + 412 x 1.5e-5
+    assert request["cost_usd"] == Decimal("0.0182277")
+    assert request["reported_cost_usd"] == Decimal("0.01821645")
+    assert request["resolved_model"] == "claude-sonnet-4-5-20250929"
+    assert request["team"] == "platform"
+    assert request["cost_center"] == "eng-123"
+    assert request["user"] == "dev@example.com"
+    assert request["session_id"] == "7d1c9a40-5a8e-4f0e-9a51-3f2e1b7c0d11"
+    assert request["latency_ms"] == 6210
+    assert request["ts"].isoformat().startswith("2026-08-20T10:00:04")
+    tool = rows["claude-code:tool:toolu_01Read"]
+    assert tool["tool_name"] == "Read"
+    assert tool["latency_ms"] == 35
+    assert tool["outcome"] == "ok"

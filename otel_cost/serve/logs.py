@@ -78,8 +78,8 @@ def log_to_event(
     Raises `InvalidLogRecordError` naming the first problem of an unusable record.
     """
     attrs = to_dict(record.attributes)
-    name = event_name(record, attrs)
     harness = resource.harness
+    name = event_name(record, attrs, harness)
     handler = HANDLERS.get(name)
     if handler is None and _has_semconv_usage(attrs):
         handler = _semconv_event
@@ -101,21 +101,27 @@ def log_to_event(
     return attribution.attribute(event, attrs, resource)
 
 
-def event_name(record: LogRecord, attrs: Mapping[str, Any]) -> str:
-    """Return the event name of a log record, wherever the emitter put it."""
-    if record.event_name:
-        return record.event_name
-    named = text(attrs.get("event.name"))
-    if named:
-        return named
+def event_name(record: LogRecord, attrs: Mapping[str, Any], harness: str) -> str:
+    """Return the event name of a log record, wherever the emitter put it.
+
+    Claude Code sets ``event.name`` to the short name (``api_request``) and the
+    body to the full one (``claude_code.api_request``), so a short name is
+    completed with the harness's prefix.
+    """
     body = any_value(record.body)
+    candidates = [record.event_name, text(attrs.get("event.name"))]
     if (
         isinstance(body, str)
         and body.startswith(EVENT_NAME_PREFIXES)
         and " " not in body
     ):
-        return body
-    return ""
+        candidates.append(body)
+    prefix = HARNESS_EVENT_PREFIXES.get(harness, "")
+    for candidate in candidates:
+        for name in (candidate, f"{prefix}{candidate}"):
+            if candidate and name in HANDLERS:
+                return name
+    return next((candidate for candidate in candidates if candidate), "")
 
 
 def event_time(record: LogRecord, attrs: Mapping[str, Any]) -> datetime:
@@ -322,6 +328,11 @@ def _milliseconds(value: Any) -> int:
 
 
 SEMCONV_DETAILS = "gen_ai.client.inference.operation.details"
+HARNESS_EVENT_PREFIXES = {
+    "claude-code": "claude_code.",
+    "codex": "codex.",
+    "gemini-cli": "gemini_cli.",
+}
 HANDLERS: dict[str, Handler] = {
     "claude_code.api_request": _claude_api_request,
     "claude_code.tool_result": _tool_result,
