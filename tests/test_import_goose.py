@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from datetime import datetime
 from decimal import Decimal
@@ -122,11 +123,14 @@ def test_goose_growing_session_replaced(
     connection = sqlite3.connect(goose_dir / "sessions" / "sessions.db")
     connection.execute(
         "UPDATE sessions SET accumulated_input_tokens = 196000,"
-        " accumulated_output_tokens = 9800, updated_at = '2025-09-03 10:20:00'"
+        " accumulated_output_tokens = 9800, updated_at = '2025-09-05 08:00:00'"
         " WHERE id = '20250903_1'"
     )
     connection.commit()
     connection.close()
+    # The update can land within the clock tick of the first import's stat.
+    database = goose_dir / "sessions" / "sessions.db"
+    os.utime(database, ns=(1, database.stat().st_mtime_ns + 1_000_000_000))
 
     second = run_import(store, registry, goose_dir)
     third = run_import(store, registry, goose_dir)
@@ -172,3 +176,23 @@ def test_goose_default_roots(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     )
     monkeypatch.setenv("GOOSE_PATH_ROOT", str(tmp_path / "gr"))
     assert importer.default_roots() == [tmp_path / "gr/data"]
+
+
+def test_goose_watermark_skips_old_sessions(goose_dir: Path) -> None:
+    database = goose_dir / "sessions" / "sessions.db"
+    importer = GooseImporter()
+    first = importer.parse(database, 0, {})
+    connection = sqlite3.connect(database)
+    connection.execute(
+        "UPDATE sessions SET accumulated_output_tokens = 3500,"
+        " updated_at = '2025-09-05 08:00:00' WHERE id = '20250903_2'"
+    )
+    connection.commit()
+    connection.close()
+
+    second = importer.parse(database, 0, first.state)
+
+    assert first.state == {"updated_at": "2025-09-04 11:05:00"}
+    assert [event.event_id for event in second.events] == ["goose:20250903_2"]
+    assert second.events[0].usage.total_tokens == 52000 + 3500
+    assert second.state == {"updated_at": "2025-09-05 08:00:00"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from decimal import Decimal
@@ -170,6 +171,8 @@ def test_opencode_reimport_never_double_counts(
     )
     connection.commit()
     connection.close()
+    # The insert can land within the clock tick of the first import's stat.
+    os.utime(db, ns=(1, db.stat().st_mtime_ns + 1_000_000_000))
 
     second = run_import(store, registry, opencode_dir)
     third = run_import(store, registry, opencode_dir)
@@ -238,3 +241,25 @@ def test_opencode_default_roots(
     assert importer.default_roots() == [tmp_path / "xdg/opencode"]
     monkeypatch.setenv("OTEL_COST_OPENCODE_DIR", str(tmp_path / "oc"))
     assert importer.default_roots() == [tmp_path / "oc"]
+
+
+def test_opencode_watermark_skips_old_rows(opencode_dir: Path) -> None:
+    database = opencode_dir / "opencode.db"
+    importer = OpenCodeImporter()
+    first = importer.parse(database, 0, {})
+    connection = sqlite3.connect(database)
+    # A streamed response is saved again with its final usage.
+    connection.execute(
+        "UPDATE message SET time_updated = 1755694999000,"
+        " data = json_set(data, '$.tokens.output', 2000) WHERE id = 'msg_a2'"
+    )
+    connection.commit()
+    connection.close()
+
+    second = importer.parse(database, 0, first.state)
+
+    assert first.state == {"message_time_updated": 1755694460000}
+    assert len(first.events) == 5
+    assert [event.event_id for event in second.events] == ["opencode:ses_child1:msg_a2"]
+    assert second.events[0].usage.total_tokens == 310 + 40000 + 2000
+    assert second.state == {"message_time_updated": 1755694999000}

@@ -21,14 +21,14 @@ from otel_cost.capture.importers.record_fields import (
     RecordError,
     any_time,
     as_mapping,
+    canonical_usage,
     cost_usd,
     project_name,
     text,
     tokens,
 )
 from otel_cost.errors import UsageFormatError
-from otel_cost.events import CostEvent, Usage
-from otel_cost.normalise.usage import from_canonical
+from otel_cost.events import CostEvent, TokenCategory, Usage
 
 MESSAGES_SUFFIX = ".messages.json"
 RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
@@ -89,12 +89,14 @@ def cli_usage(metrics: Mapping[str, Any]) -> Usage:
     reads = tokens(metrics, "cacheReadTokens", "metrics.cacheReadTokens")
     writes = tokens(metrics, "cacheWriteTokens", "metrics.cacheWriteTokens")
     uncached = prompt - reads - writes if prompt >= reads + writes else prompt
-    return from_canonical(
+    return canonical_usage(
         {
-            "input": uncached,
-            "cache_read": reads,
-            "cache_write_5m": writes,
-            "output": tokens(metrics, "outputTokens", "metrics.outputTokens"),
+            TokenCategory.INPUT: uncached,
+            TokenCategory.CACHE_READ: reads,
+            TokenCategory.CACHE_WRITE_5M: writes,
+            TokenCategory.OUTPUT: tokens(
+                metrics, "outputTokens", "metrics.outputTokens"
+            ),
         }
     )
 

@@ -36,14 +36,14 @@ from otel_cost.capture.importers.record_fields import (
     RecordError,
     any_time,
     as_mapping,
+    canonical_usage,
     cost_usd,
     project_name,
     text,
     tokens,
 )
 from otel_cost.errors import UsageFormatError
-from otel_cost.events import CostEvent, CostStatus
-from otel_cost.normalise.usage import from_canonical
+from otel_cost.events import CostEvent, CostStatus, TokenCategory
 
 logger = logging.getLogger(__name__)
 
@@ -166,7 +166,9 @@ def session_event(row: Mapping[str, Any]) -> CostEvent | None:
         # its prompt passes the card's threshold (200k tokens for Claude Sonnet
         # 4.5). A session total past it is priced that way although no single
         # request may have been that long, which overstates the estimate.
-        usage=from_canonical({"input": input_total, "output": output_total}),
+        usage=canonical_usage(
+            {TokenCategory.INPUT: input_total, TokenCategory.OUTPUT: output_total}
+        ),
         attributes=_attributes(row, directory),
         reported_cost_usd=cost_usd(row.get("accumulated_cost"), "accumulated_cost"),
         cost_status=CostStatus.ESTIMATED,

@@ -35,6 +35,7 @@ from otel_cost.capture.importers.discovery import (
 from otel_cost.capture.importers.record_fields import (
     RecordError,
     as_mapping,
+    canonical_usage,
     cost_usd,
     epoch_time,
     project_name,
@@ -42,8 +43,7 @@ from otel_cost.capture.importers.record_fields import (
     tokens,
 )
 from otel_cost.errors import UsageFormatError
-from otel_cost.events import CostEvent, Usage
-from otel_cost.normalise.usage import from_canonical
+from otel_cost.events import CostEvent, TokenCategory, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -297,13 +297,13 @@ def opencode_usage(token_counts: Mapping[str, Any]) -> Usage:
     inside = isinstance(total, int) and total == uncached + output + read + write
     if reasoning and inside and output >= reasoning:
         output -= reasoning
-    return from_canonical(
+    return canonical_usage(
         {
-            "input": uncached,
-            "cache_read": read,
-            "cache_write_5m": write,
-            "output": output,
-            "reasoning": reasoning,
+            TokenCategory.INPUT: uncached,
+            TokenCategory.CACHE_READ: read,
+            TokenCategory.CACHE_WRITE_5M: write,
+            TokenCategory.OUTPUT: output,
+            TokenCategory.REASONING: reasoning,
         }
     )
 

@@ -11,10 +11,12 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from otel_cost.errors import OtelCostError
+from otel_cost.events import TokenCategory, Usage
 
 # Epoch values above this are milliseconds: 1e11 seconds is the year 5138.
 EPOCH_MS_THRESHOLD = 100_000_000_000
@@ -104,6 +106,14 @@ def any_time(value: Any, name: str) -> datetime:
     return epoch_time(value, name)
 
 
+@lru_cache(maxsize=4096)
 def project_name(directory: str) -> str:
     """Return the last component of a working directory, the project's name."""
     return Path(directory).name if directory else ""
+
+
+def canonical_usage(counts: Mapping[TokenCategory, int]) -> Usage:
+    """Return the usage of counts already checked by `tokens`, zeros dropped."""
+    return Usage(
+        tokens={category: count for category, count in counts.items() if count}
+    )

@@ -38,6 +38,7 @@ from otel_cost.capture.importers.discovery import app_support_dir
 from otel_cost.capture.importers.record_fields import (
     RecordError,
     as_mapping,
+    canonical_usage,
     cost_usd,
     epoch_time,
     project_name,
@@ -45,8 +46,7 @@ from otel_cost.capture.importers.record_fields import (
     tokens,
 )
 from otel_cost.errors import UsageFormatError
-from otel_cost.events import CostEvent, Usage
-from otel_cost.normalise.usage import from_canonical
+from otel_cost.events import CostEvent, TokenCategory, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +91,12 @@ def cline_usage(
     uncached = tokens_in
     if inclusive and tokens_in >= reads + writes:
         uncached = tokens_in - reads - writes
-    return from_canonical(
+    return canonical_usage(
         {
-            "input": uncached,
-            "cache_read": reads,
-            "cache_write_5m": writes,
-            "output": tokens_out,
+            TokenCategory.INPUT: uncached,
+            TokenCategory.CACHE_READ: reads,
+            TokenCategory.CACHE_WRITE_5M: writes,
+            TokenCategory.OUTPUT: tokens_out,
         }
     )
 
