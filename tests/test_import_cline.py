@@ -44,12 +44,20 @@ def cost(model: str, **counts: int) -> Decimal:
 COST_FIRST = cost(SONNET, input=3, cache_write=15000, output=450)
 COST_SECOND = cost(SONNET, input=5, cache_write=600, cache_read=15000, output=220)
 COST_DELETED = cost(SONNET, input=2, cache_write=300, cache_read=14800, output=180)
+COST_SUBAGENTS = cost(SONNET, input=4000, output=900)
 # The CLI writes inputTokens with the cache tokens included.
 COST_CLI_MINI = cost("gpt-5-mini", input=3000, cache_read=6000, output=1200)
 COST_CLI_SONNET = cost(
     "claude-sonnet-4-5", input=1000, cache_read=15000, cache_write=4000, output=500
 )
-TOTAL = COST_FIRST + COST_SECOND + COST_DELETED + COST_CLI_MINI + COST_CLI_SONNET
+TOTAL = (
+    COST_FIRST
+    + COST_SECOND
+    + COST_DELETED
+    + COST_SUBAGENTS
+    + COST_CLI_MINI
+    + COST_CLI_SONNET
+)
 
 
 @pytest.fixture
@@ -88,6 +96,7 @@ def test_cline_import_totals(
         f"cline:{TASK}:1756400000200",
         f"cline:{TASK}:1756400020000",
         f"cline:{TASK}:1756400040000",
+        f"cline:{TASK}:1756400045000",
         f"cline:{SESSION}:m2",
         f"cline:{SESSION}:m3",
     ]
@@ -96,7 +105,7 @@ def test_cline_import_totals(
     )[0][0]
     assert total == TOTAL
     assert run.summary.bad_lines == 2
-    assert any("entry 4: tokensIn must be" in e for e in run.summary.errors)
+    assert any("entry 5: tokensIn must be" in e for e in run.summary.errors)
     assert any("message 4: metrics.inputTokens" in e for e in run.summary.errors)
 
 
@@ -115,6 +124,9 @@ def test_cline_extension_attribution(
     deleted = events[f"cline:{TASK}:1756400040000"]
     assert deleted["attributes"]["record"] == "deleted_api_reqs"
     assert deleted["cache_read_tokens"] == 14800
+    subagents = events[f"cline:{TASK}:1756400045000"]
+    assert subagents["attributes"]["record"] == "subagent_usage"
+    assert (subagents["input_tokens"], subagents["output_tokens"]) == (4000, 900)
 
 
 def test_cline_cli_attribution(
@@ -141,13 +153,13 @@ def test_cline_reimport_never_double_counts(
     first = run_import(store, registry, *cline_dirs)
     second = run_import(store, registry, *cline_dirs)
 
-    assert first.summary.inserted == 5
+    assert first.summary.inserted == 6
     assert second.summary.inserted == 0
     assert second.summary.files_read == 0
     count, total = store.query(
         "SELECT count(), sum(cost_usd) FROM cost_events FINAL WHERE harness = 'cline'"
     )[0]
-    assert (count, total) == (5, TOTAL)
+    assert (count, total) == (6, TOTAL)
 
 
 def test_cline_default_roots(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
