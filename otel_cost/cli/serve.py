@@ -133,6 +133,7 @@ def serve_command(
         api_port=api_address[1],
         spool_dir=spool_dir,
         token=os.environ.get(token_env) or None,
+        token_env=token_env,
     )
     service = Service(settings)
     service.start()

@@ -59,6 +59,8 @@ class ServeConfig:
     api_port: int = DEFAULT_API_PORT
     spool_dir: Path | None = None
     token: str | None = None
+    #: Environment variable the token came from, named in error messages.
+    token_env: str = config.ENV_API_TOKEN
     max_queue_events: int = DEFAULT_QUEUE_EVENTS
     max_batch_events: int = DEFAULT_BATCH_EVENTS
     max_spool_bytes: int = DEFAULT_MAX_BYTES
@@ -77,8 +79,7 @@ class ServeConfig:
         if exposed and not self.token:
             raise ConfigError(
                 f"binding to {exposed[0]!r} exposes the service beyond this machine; "
-                f"set a bearer token in ${config.ENV_API_TOKEN} (or the variable named "
-                "by --token-env), or bind to 127.0.0.1"
+                f"set a bearer token in ${self.token_env}, or bind to 127.0.0.1"
             )
 
 
