@@ -18,6 +18,7 @@ from fakes.server import FakeProvider, Scripted
 
 from otel_cost.capture.context import CaptureContext, parse_tags, strip_credentials
 from otel_cost.capture.proxy.forwarding import narrow_accept_encoding, request_headers
+from otel_cost.capture.proxy.gate import GateAnswer
 from otel_cost.capture.proxy.instrument import (
     agent_environment,
     exit_status,
@@ -313,3 +314,62 @@ def test_open_sink_without_service() -> None:
     sink = open_sink()
     assert isinstance(sink, StoreSink)
     sink.close()
+
+
+class ModelGate:
+    """Denies one model, warns about the rest."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[Provider, str]] = []
+
+    def check(self, provider: Provider, model: str, body: bytes) -> GateAnswer | None:
+        self.asked.append((provider, model))
+        if model == "claude-opus-4-1":
+            return GateAnswer(
+                "deny",
+                "over budget",
+                400,
+                b'{"type":"error","error":{"type":"invalid_request_error"}}',
+            )
+        return GateAnswer("warn", "80% of the envelope is spent")
+
+
+def test_gate_denies_before_upstream(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    fake.add(
+        "/v1/messages",
+        wire.anthropic_json(
+            "msg_ok", "claude-haiku-4-5", {"input_tokens": 10, "output_tokens": 1}
+        ),
+    )
+    gate = ModelGate()
+    upstreams = {provider: fake.url for provider in Provider}
+    with ProxyServer(upstreams, recorder, gate=gate) as proxy:
+        denied = httpx.post(
+            proxy.url + "/anthropic/v1/messages", json={"model": "claude-opus-4-1"}
+        )
+        allowed = httpx.post(
+            proxy.url + "/anthropic/v1/messages", json={"model": "claude-haiku-4-5"}
+        )
+        httpx.get(proxy.url + "/anthropic/v1/models")
+    assert denied.status_code == 400
+    assert denied.json()["error"]["type"] == "invalid_request_error"
+    assert allowed.status_code == 200
+    assert gate.asked == [
+        (Provider.ANTHROPIC, "claude-opus-4-1"),
+        (Provider.ANTHROPIC, "claude-haiku-4-5"),
+    ]
+    assert [
+        json.loads(request.body)["model"]
+        for request in fake.received
+        if request.method == "POST"
+    ] == ["claude-haiku-4-5"]
+    events = {event.model_requested: event for event in _events(emitter, sink)}
+    refused = events["claude-opus-4-1"]
+    assert refused.outcome == "denied"
+    assert refused.error_type == "budget_denied"
+    assert refused.cost_usd == Decimal(0)
+    assert refused.attributes["budget_verdict"] == "deny"
+    assert events["claude-haiku-4-5"].attributes["budget_verdict"] == "warn"
+    # 10 x 1e-6 + 1 x 5e-6
+    assert events["claude-haiku-4-5"].cost_usd == Decimal("0.000015")

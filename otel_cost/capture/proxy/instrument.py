@@ -17,6 +17,7 @@ from typing import Any
 
 from otel_cost import config
 from otel_cost.capture.context import CaptureContext
+from otel_cost.capture.proxy.gate import budget_gate
 from otel_cost.capture.proxy.recorder import Recorder
 from otel_cost.capture.proxy.server import ProxyServer
 from otel_cost.capture.proxy.upstreams import base_urls_for_agent
@@ -116,7 +117,8 @@ def run_instrumented(
     """Run ``command`` behind the proxy and return its exit code and the summary."""
     emitter = Emitter(sink)
     recorder = Recorder(context, registry, emitter)
-    proxy = ProxyServer(upstreams, recorder)
+    api_url = str(service["api_url"]) if service and service.get("api_url") else None
+    proxy = ProxyServer(upstreams, recorder, gate=budget_gate(context, api_url))
     proxy.start()
     try:
         env = agent_environment(os.environ, proxy.url, context, service)

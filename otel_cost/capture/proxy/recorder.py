@@ -39,6 +39,8 @@ class Exchange:
     request_id: str = ""
     #: ``upstream_unreachable``, ``upstream_timeout``, one of `CUT_OFF_ERRORS`, or "".
     transport_error: str = ""
+    #: The budget gate's verdict (allow, warn, deny), or "" without a gate.
+    gate_verdict: str = ""
 
 
 class Recorder:
@@ -102,7 +104,9 @@ def build_event(
 
 
 def classify(exchange: Exchange, reading: Reading) -> tuple[str, str]:
-    """Return the outcome (ok, error, interrupted) and error type of an exchange."""
+    """Return the outcome (ok, error, interrupted, denied) and error type."""
+    if exchange.gate_verdict == "deny":
+        return "denied", "budget_denied"
     if exchange.transport_error and exchange.transport_error not in CUT_OFF_ERRORS:
         return "error", exchange.transport_error
     if exchange.status >= 400:
@@ -139,8 +143,8 @@ def event_id(
 
 def price(registry: PricingRegistry, event: CostEvent, reading: Reading) -> None:
     """Price an event: a cut-off stream is an estimate, a refused request is free."""
-    if reading.usage is None and event.outcome == "error":
-        # Providers do not bill a request they refused or failed.
+    if reading.usage is None and event.outcome in ("error", "denied"):
+        # Providers do not bill a request they refused or failed, or never saw.
         event.pricing_version = registry.card_at(event.ts).version
         event.cost_usd = Decimal(0)
         event.cost_status = CostStatus.PRICED
@@ -184,6 +188,8 @@ def _attributes(
         "usage_problem": reading.problem,
     }
     attributes.update({key: value for key, value in optional.items() if value})
+    if exchange.gate_verdict:
+        attributes["budget_verdict"] = exchange.gate_verdict
     if exchange.time_to_first_byte_ms is not None:
         attributes["time_to_first_byte_ms"] = str(exchange.time_to_first_byte_ms)
     if reading.usage is None and exchange.status < 400 and not reading.problem:

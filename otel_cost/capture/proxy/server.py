@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from otel_cost.capture.proxy import forwarding
+from otel_cost.capture.proxy.gate import GateAnswer, RequestGate
 from otel_cost.capture.proxy.recorder import Exchange, Recorder
 from otel_cost.capture.proxy.upstreams import ROUTE_PREFIXES
 from otel_cost.capture.wire import (
@@ -52,9 +53,11 @@ class ProxyServer:
         recorder: Recorder | None = None,
         host: str = LOOPBACK,
         port: int = 0,
+        gate: RequestGate | None = None,
     ) -> None:
         self.upstreams = dict(upstreams)
         self.recorder = recorder
+        self.gate = gate
         install_log_redaction()
         # Nagle's algorithm would hold a small request body or stream event
         # until the peer's delayed ACK, about 40 ms on Linux.
@@ -213,9 +216,15 @@ class _Session:
         self.transport_error = ""
         self.request_id = ""
         self.meter: ResponseMeter | None = None
+        self.gate_answer: GateAnswer | None = None
 
     def run(self) -> None:
         """Forward the request, relay the response and record the exchange."""
+        if self.endpoint is not None and self.proxy.gate is not None:
+            self.gate_answer = self._ask_gate(self.proxy.gate, self.endpoint)
+            if self.gate_answer is not None and self.gate_answer.verdict == "deny":
+                self._refuse(self.gate_answer)
+                return
         request = httpx.Request(
             self.handler.command,
             self.upstream_url,
@@ -235,6 +244,24 @@ class _Session:
         finally:
             response.close()
             self._finish()
+
+    def _ask_gate(self, gate: RequestGate, endpoint: Endpoint) -> GateAnswer | None:
+        model = summarise_request(endpoint, self.body).model
+        try:
+            return gate.check(endpoint.provider, model, self.body)
+        except Exception:  # a broken gate lets the request through
+            logger.exception("budget gate raised; request allowed")
+            return None
+
+    def _refuse(self, answer: GateAnswer) -> None:
+        handler = self.handler
+        self.exchange_status = answer.status
+        handler.send_response_only(answer.status)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(answer.body)))
+        handler.end_headers()
+        handler.wfile.write(answer.body)
+        self._finish()
 
     def _fail(self, status: int, kind: str) -> None:
         self.transport_error = kind
@@ -338,6 +365,7 @@ class _Session:
             time_to_first_byte_ms=ttfb,
             request_id=self.request_id,
             transport_error=self.transport_error,
+            gate_verdict=self.gate_answer.verdict if self.gate_answer else "",
         )
         recorder.record(exchange, reading)
 

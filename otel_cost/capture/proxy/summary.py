@@ -31,6 +31,7 @@ class SessionTally:
     requests: int = 0
     errors: int = 0
     interrupted: int = 0
+    denied: int = 0
     cost_usd: Decimal = ZERO
     tokens: Counter[TokenCategory] = field(default_factory=Counter)
     unpriced_tokens: int = 0
@@ -41,6 +42,7 @@ class SessionTally:
         self.requests += 1
         self.errors += event.outcome == "error"
         self.interrupted += event.outcome == "interrupted"
+        self.denied += event.outcome == "denied"
         self.tokens.update(event.usage.tokens)
         totals = self.models.setdefault(event.model or "(unknown model)", ModelTotals())
         totals.requests += 1
@@ -68,6 +70,8 @@ class SessionTally:
         ]
         lines.extend(self._model_lines())
         lines.append("  tokens " + self._token_text())
+        if self.denied:
+            lines.append(f"  refused by a budget gate: {self.denied} requests")
         if self.unpriced_requests:
             lines.append(
                 f"  unpriced: {self.unpriced_requests} requests, "
