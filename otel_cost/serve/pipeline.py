@@ -161,9 +161,12 @@ class WritePipeline:
                     self._cond.wait(self._wait_seconds())
                 if not self._queue and self._stopping:
                     break
-                batch = self._take_batch()
             if self._replay_due():
+                # The replay also spools requests that arrive meanwhile, in order.
                 self._replay()
+                continue
+            with self._cond:
+                batch = self._take_batch()
             if batch:
                 self._handle(batch)
         if not self.spool.is_empty():
