@@ -25,20 +25,31 @@ RATE_CARD = (
 RATES = json.loads(RATE_CARD.read_text(), parse_float=Decimal)
 
 
-def cost(model: str, input_tokens: int, output_tokens: int) -> Decimal:
-    """Price session totals by hand, all input at the uncached rate."""
+def cost(
+    model: str, input_tokens: int, output_tokens: int, read: int = 0, write: int = 0
+) -> Decimal:
+    """Price session totals by hand at the rate card's per-token rates."""
     rates = RATES[model]
-    return (
+    total = (
         input_tokens * rates["input_cost_per_token"]
         + output_tokens * rates["output_cost_per_token"]
     )
+    if read:
+        total += read * rates["cache_read_input_token_cost"]
+    if write:
+        total += write * rates["cache_creation_input_token_cost"]
+    return total
 
 
 COST_SONNET = cost("claude-sonnet-4-5", 182400, 9150)
 COST_GPT41 = cost("gpt-4.1", 52000, 3100)
 # A release without the accumulated columns: the plain totals are used.
 COST_MINI = cost("gpt-5-mini", 800, 150)
-TOTAL = COST_SONNET + COST_GPT41 + COST_MINI
+# Recent releases add cache totals, taken out of the input that includes them:
+# 120000 - 90000 - 8000 = 22000 uncached.
+COST_CACHED = cost("claude-sonnet-4-5", 22000, 4000, read=90000, write=8000)
+COST_SUBAGENT = cost("gpt-5-mini", 3000, 400)
+TOTAL = COST_SONNET + COST_GPT41 + COST_MINI + COST_CACHED + COST_SUBAGENT
 
 
 @pytest.fixture
@@ -61,7 +72,8 @@ def run_import(store: Store, registry: PricingRegistry, root: Path) -> ImportRun
 
 def events_by_id(store: Store) -> dict[str, dict[str, object]]:
     rows = store.query_dicts(
-        "SELECT event_id, ts, session_id, provider, model, project, input_tokens,"
+        "SELECT event_id, ts, session_id, parent_session_id, provider, model,"
+        " project, input_tokens, cache_read_tokens, cache_write_5m_tokens,"
         " output_tokens, cost_usd, reported_cost_usd, cost_status, attributes"
         " FROM cost_events FINAL WHERE harness = 'goose'"
     )
@@ -79,6 +91,8 @@ def test_goose_import_totals(
         "goose:20250903_2",
         "goose:20250904_1",
         "goose:20250904_3",
+        "goose:20250905_1",
+        "goose:20250905_2",
     ]
     total = store.query(
         "SELECT sum(cost_usd) FROM cost_events FINAL WHERE harness = 'goose'"
@@ -111,6 +125,12 @@ def test_goose_session_events_marked(
     plain = events["goose:20250904_1"]
     assert plain["attributes"]["token_columns"] == "plain"
     assert (plain["input_tokens"], plain["output_tokens"]) == (800, 150)
+    cached = events["goose:20250905_1"]
+    assert (cached["input_tokens"], cached["cache_read_tokens"]) == (22000, 90000)
+    assert cached["cache_write_5m_tokens"] == 8000
+    subagent = events["goose:20250905_2"]
+    assert subagent["parent_session_id"] == "20250905_1"
+    assert subagent["attributes"]["session_type"] == "sub_agent"
     local = events["goose:20250904_3"]
     assert local["cost_status"] == "unpriced"
     assert local["cost_usd"] is None
@@ -123,7 +143,7 @@ def test_goose_growing_session_replaced(
     connection = sqlite3.connect(goose_dir / "sessions" / "sessions.db")
     connection.execute(
         "UPDATE sessions SET accumulated_input_tokens = 196000,"
-        " accumulated_output_tokens = 9800, updated_at = '2025-09-05 08:00:00'"
+        " accumulated_output_tokens = 9800, updated_at = '2025-09-06 08:00:00'"
         " WHERE id = '20250903_1'"
     )
     connection.commit()
@@ -141,12 +161,12 @@ def test_goose_growing_session_replaced(
     count, total = store.query(
         "SELECT count(), sum(cost_usd) FROM cost_events FINAL WHERE harness = 'goose'"
     )[0]
-    assert (count, total) == (4, grown)
+    assert (count, total) == (6, grown)
     rollup = store.query(
         "SELECT sum(events), sum(cost_usd), sum(input_tokens) FROM cost_rollup_15m"
         " WHERE harness = 'goose'"
     )[0]
-    assert rollup == (4, grown, 196000 + 52000 + 800 + 12000)
+    assert rollup == (6, grown, 196000 + 52000 + 800 + 12000 + 22000 + 3000)
 
 
 def test_goose_missing_table_reported(
@@ -185,14 +205,18 @@ def test_goose_watermark_skips_old_sessions(goose_dir: Path) -> None:
     connection = sqlite3.connect(database)
     connection.execute(
         "UPDATE sessions SET accumulated_output_tokens = 3500,"
-        " updated_at = '2025-09-05 08:00:00' WHERE id = '20250903_2'"
+        " updated_at = '2025-09-06 08:00:00' WHERE id = '20250903_2'"
     )
     connection.commit()
     connection.close()
 
     second = importer.parse(database, 0, first.state)
 
-    assert first.state == {"updated_at": "2025-09-04 11:05:00"}
-    assert [event.event_id for event in second.events] == ["goose:20250903_2"]
+    assert first.state == {"updated_at": "2025-09-05 07:40:00"}
+    # The session at the watermark itself is read again; the store skips it.
+    assert [event.event_id for event in second.events] == [
+        "goose:20250903_2",
+        "goose:20250905_1",
+    ]
     assert second.events[0].usage.total_tokens == 52000 + 3500
-    assert second.state == {"updated_at": "2025-09-05 08:00:00"}
+    assert second.state == {"updated_at": "2025-09-06 08:00:00"}

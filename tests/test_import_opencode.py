@@ -253,13 +253,28 @@ def test_opencode_watermark_skips_old_rows(opencode_dir: Path) -> None:
         "UPDATE message SET time_updated = 1755694999000,"
         " data = json_set(data, '$.tokens.output', 2000) WHERE id = 'msg_a2'"
     )
+    # The unfinished msg_a5 finishes without a newer time_updated.
+    connection.execute(
+        "UPDATE message SET data = json_set(data, '$.time.completed', 1755694435000,"
+        " '$.tokens.input', 40, '$.tokens.output', 90) WHERE id = 'msg_a5'"
+    )
     connection.commit()
     connection.close()
 
     second = importer.parse(database, 0, first.state)
 
-    assert first.state == {"message_time_updated": 1755694460000}
+    assert first.state == {
+        "message_time_updated": 1755694460000,
+        "unfinished_messages": ["msg_a5"],
+    }
     assert len(first.events) == 5
-    assert [event.event_id for event in second.events] == ["opencode:ses_child1:msg_a2"]
+    assert [event.event_id for event in second.events] == [
+        "opencode:ses_child1:msg_a2",
+        "opencode:ses_root1:msg_a5",
+    ]
     assert second.events[0].usage.total_tokens == 310 + 40000 + 2000
-    assert second.state == {"message_time_updated": 1755694999000}
+    assert second.events[1].usage.total_tokens == 40 + 90
+    assert second.state == {
+        "message_time_updated": 1755694999000,
+        "unfinished_messages": [],
+    }

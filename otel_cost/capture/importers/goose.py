@@ -1,17 +1,22 @@
 """Goose sessions: the ``sessions`` table of ``sessions/sessions.db``.
 
-Goose keeps only session totals on disk (``accumulated_input_tokens`` and
-``accumulated_output_tokens``), so each session is one event marked
-``attributes["granularity"] = "session"``. A row without them falls back to
-``input_tokens`` and ``output_tokens``, marked
+Goose keeps only session totals on disk (``accumulated_input_tokens``,
+``accumulated_output_tokens`` and, in recent releases, the accumulated cache
+reads and writes), so each session is one event marked
+``attributes["granularity"] = "session"``. A row without accumulated totals
+falls back to the plain ``input_tokens`` columns, marked
 ``attributes["token_columns"] = "plain"``. Its id is the session id, and its
 time is the session's creation time, so the event keeps its identity while
 the session grows. A later import with larger totals replaces the stored
 event and corrects the rollups.
 
-The row has no cache split, so every input token is priced as uncached
-input. That overstates the cost of sessions whose prompts were served from
-a cache, so these events are marked ``estimated``.
+Input is read as including the cache reads and writes, which are taken out
+of it, unless it is smaller than they are. That reading is an assumption
+(Goose's own usage code was not checked), and the size test limits the harm
+when it is wrong. Rows from releases without cache
+columns price every input token as uncached input, which overstates cached
+sessions. A session total is also priced as if it were one request. For
+both reasons these events are marked ``estimated``.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from otel_cost.capture.importers.record_fields import (
     tokens,
 )
 from otel_cost.errors import UsageFormatError
-from otel_cost.events import CostEvent, CostStatus, TokenCategory
+from otel_cost.events import CostEvent, CostStatus, TokenCategory, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +67,10 @@ OPTIONAL_COLUMNS = (
     "accumulated_input_tokens",
     "accumulated_output_tokens",
     "accumulated_total_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "accumulated_cache_read_tokens",
+    "accumulated_cache_write_tokens",
     "accumulated_cost",
     "provider_name",
     "model_config_json",
@@ -145,9 +154,8 @@ def _add_session_event(row: dict[str, Any], result: ParseResult) -> None:
 
 def session_event(row: Mapping[str, Any]) -> CostEvent | None:
     """Return the session-total event of one ``sessions`` row, None if empty."""
-    input_total = _first_count(row, "accumulated_input_tokens", "input_tokens")
-    output_total = _first_count(row, "accumulated_output_tokens", "output_tokens")
-    if input_total + output_total == 0:
+    usage = session_usage(row)
+    if usage.total_tokens == 0:
         return None
     model = _model_name(row.get("model_config_json"))
     directory = text(row.get("working_dir"))
@@ -166,21 +174,30 @@ def session_event(row: Mapping[str, Any]) -> CostEvent | None:
         # its prompt passes the card's threshold (200k tokens for Claude Sonnet
         # 4.5). A session total past it is priced that way although no single
         # request may have been that long, which overstates the estimate.
-        usage=canonical_usage(
-            {TokenCategory.INPUT: input_total, TokenCategory.OUTPUT: output_total}
-        ),
+        usage=usage,
         attributes=_attributes(row, directory),
         reported_cost_usd=cost_usd(row.get("accumulated_cost"), "accumulated_cost"),
         cost_status=CostStatus.ESTIMATED,
     )
 
 
-def _first_count(row: Mapping[str, Any], accumulated: str, plain: str) -> int:
+def session_usage(row: Mapping[str, Any]) -> Usage:
+    """Convert a session row's token totals into canonical categories."""
     # NOTE: in the releases that have both, the plain columns count only the
     # current context, so a row without accumulated totals may undercount.
-    if row.get(accumulated) is not None:
-        return tokens(row, accumulated)
-    return tokens(row, plain)
+    prefix = "accumulated_" if row.get("accumulated_input_tokens") is not None else ""
+    prompt = tokens(row, f"{prefix}input_tokens")
+    reads = tokens(row, f"{prefix}cache_read_tokens")
+    writes = tokens(row, f"{prefix}cache_write_tokens")
+    uncached = prompt - reads - writes if prompt >= reads + writes else prompt
+    return canonical_usage(
+        {
+            TokenCategory.INPUT: uncached,
+            TokenCategory.CACHE_READ: reads,
+            TokenCategory.CACHE_WRITE_5M: writes,
+            TokenCategory.OUTPUT: tokens(row, f"{prefix}output_tokens"),
+        }
+    )
 
 
 def _model_name(raw: Any) -> str:

@@ -55,6 +55,9 @@ SESSION_GLOB = "session/*/*.json"
 MAX_SESSION_DEPTH = 64
 RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
 WATERMARK = "message_time_updated"
+# Assistant messages seen before their response finished, re-read every run.
+UNFINISHED = "unfinished_messages"
+MAX_UNFINISHED = 500
 
 
 @dataclass(frozen=True)
@@ -165,8 +168,12 @@ def _read_database(path: Path, state: dict[str, Any], result: ParseResult) -> No
             )
             return
         sessions = _read_session_rows(connection)
-        for row in _message_rows(connection, state.get(WATERMARK), result):
-            _add_row_event(row, sessions, result)
+        unfinished: list[str] = []
+        for row in _message_rows(connection, state, result):
+            if _add_row_event(row, sessions, result):
+                unfinished.append(str(row[0]))
+        # Message ids grow with time, so the cap keeps the newest.
+        result.state[UNFINISHED] = sorted(unfinished)[-MAX_UNFINISHED:]
 
 
 def _table_names(connection: sqlite3.Connection) -> set[str]:
@@ -188,7 +195,7 @@ def _read_session_rows(connection: sqlite3.Connection) -> dict[str, SessionInfo]
 
 
 def _message_rows(
-    connection: sqlite3.Connection, watermark: Any, result: ParseResult
+    connection: sqlite3.Connection, state: dict[str, Any], result: ParseResult
 ) -> Iterator[tuple[Any, ...]]:
     columns = table_columns(connection, "message")
     missing = {"id", "session_id", "data"} - columns
@@ -201,13 +208,19 @@ def _message_rows(
     created = "time_created" if "time_created" in columns else "NULL"
     updated = "time_updated" if "time_updated" in columns else "NULL"
     sql = f"SELECT id, session_id, data, {created}, {updated} FROM message"
-    parameters: tuple[Any, ...] = ()
+    parameters: list[Any] = []
+    watermark = state.get(WATERMARK)
     if updated != "NULL" and isinstance(watermark, int):
         # A message row is rewritten as its response streams, so rows are
         # selected by last update, not by insertion. ">=" re-reads the rows of
         # the watermark's own millisecond, and the store skips those repeats.
+        # Unfinished messages are read again even if their update time stayed.
+        pending = [str(i) for i in state.get(UNFINISHED, [])][:MAX_UNFINISHED]
         sql += " WHERE time_updated >= ?"
-        parameters = (watermark,)
+        parameters.append(watermark)
+        if pending:
+            sql += f" OR id IN ({', '.join('?' for _ in pending)})"
+            parameters.extend(pending)
     for row in connection.execute(sql, parameters):
         if isinstance(row[4], int):
             result.state[WATERMARK] = max(result.state.get(WATERMARK, 0), row[4])
@@ -216,7 +229,8 @@ def _message_rows(
 
 def _add_row_event(
     row: tuple[Any, ...], sessions: SessionIndex, result: ParseResult
-) -> None:
+) -> bool:
+    # Returns True for an assistant message whose response has not finished.
     message_id, session_id, raw, time_created = row[0], row[1], row[2], row[3]
     try:
         data = as_mapping(orjson.loads(raw), "message.data")
@@ -226,9 +240,12 @@ def _add_row_event(
     except RECORD_ERRORS as exc:
         result.bad_lines += 1
         result.errors.append(f"message {message_id}: {exc}")
-        return
+        return False
     if event is not None:
         result.events.append(event)
+    times = data.get("time")
+    finished = isinstance(times, Mapping) and times.get("completed") is not None
+    return data.get("role") == "assistant" and not finished
 
 
 def message_event(
