@@ -1,4 +1,4 @@
-"""Who and what a live capture session is for: project, task, user, git and tags.
+"""The labels of a live capture session: project, task, user, git and tags.
 
 Defaults come from the git repository around the working directory (top-level
 folder name, origin URL without credentials, current branch) and from the
@@ -62,18 +62,20 @@ def build_context(
     cwd: Path | None = None,
 ) -> CaptureContext:
     """Fill in every label not given from git, the working directory and the login."""
-    here = (cwd or Path.cwd()).resolve()
-    top = _git(here, "rev-parse", "--show-toplevel")
+    working_dir = (cwd or Path.cwd()).resolve()
+    top = _git(working_dir, "rev-parse", "--show-toplevel")
     return CaptureContext(
         session_id=session_id or uuid.uuid4().hex,
         harness=harness,
-        project=project or Path(top or here).name,
+        project=project or Path(top or working_dir).name,
         task_type=task_type or "",
         user=user or _login(),
-        git_repo=strip_credentials(_git(here, "remote", "get-url", "origin"))
+        git_repo=strip_credentials(_git(working_dir, "remote", "get-url", "origin"))
         if top
         else "",
-        git_branch=_git(here, "rev-parse", "--abbrev-ref", "HEAD") if top else "",
+        git_branch=_git(working_dir, "rev-parse", "--abbrev-ref", "HEAD")
+        if top
+        else "",
         tags=dict(tags or {}),
     )
 

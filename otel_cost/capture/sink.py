@@ -1,7 +1,7 @@
-"""Where live-captured events go: the running ``otel-cost serve``, else the store.
+"""The destination of live-captured events: a running ``otel-cost serve``, else the store.
 
-An embedded store can be opened by one process only, so when a service runs,
-events go through its REST API (``POST /api/v1/events``); otherwise the
+An embedded store can be opened by one process only. So when a service runs,
+events go through its REST API (``POST /api/v1/events``). Otherwise the
 capturing process writes them into the store itself. `Emitter` moves the
 writing off the request path onto a background thread.
 """
@@ -33,7 +33,7 @@ MAX_BATCH = 200
 class EventSink(Protocol):
     """Something that stores priced events."""
 
-    #: Where events go, for messages: a DSN or a URL.
+    #: The destination, for messages: a DSN or a URL.
     target: str
 
     def write(self, events: Sequence[CostEvent]) -> None:
@@ -79,7 +79,7 @@ class ServiceSink:
         self._client = httpx.Client(timeout=SERVICE_TIMEOUT_S, headers=headers)
 
     def write(self, events: Sequence[CostEvent]) -> None:
-        """Post one batch; a non-2xx answer raises."""
+        """Post one batch; a non-2xx status raises."""
         payload = {"events": [event_to_json(event) for event in events]}
         try:
             response = self._client.post(self.target + EVENTS_PATH, json=payload)

@@ -86,16 +86,18 @@ class LlmCall:
         if self.summary.stream and reading.first_byte_ns is not None:
             first_chunk_s = (reading.first_byte_ns - self.started_ns) / 1e9
             span.set_attribute("gen_ai.response.time_to_first_chunk", first_chunk_s)
+
         error_type = failure or reading.error_type
         if not error_type and self.status_code >= 400:
             error_type = str(self.status_code)
-        cut_off = bool(failure) or closed_early
-        cut_off = cut_off or (self.summary.stream and not reading.complete)
         if error_type:
             span.set_attribute("error.type", error_type)
             span.set_status(Status(StatusCode.ERROR))
         if reading.usage is None:
             return
+
+        cut_off = bool(failure) or closed_early
+        cut_off = cut_off or (self.summary.stream and not reading.complete)
         span.set_attributes(attributes.usage_attributes(reading.usage))
         model = reading.model or self.summary.model
         cost_attributes, cost = attributes.cost_attributes(

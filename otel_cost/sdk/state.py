@@ -54,10 +54,10 @@ class SdkState:
                 self.count_error("cannot load rate cards", exc)
         return self._registry
 
-    def count_error(self, what: str, exc: BaseException) -> None:
+    def count_error(self, operation: str, exc: BaseException) -> None:
         """Count and log an error that the SDK swallowed."""
         self.stats.errors += 1
-        logger.debug("otel-cost SDK: %s: %s", what, type(exc).__name__)
+        logger.debug("otel-cost SDK: %s: %s", operation, type(exc).__name__)
 
 
 STATE = SdkState()

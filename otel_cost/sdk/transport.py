@@ -5,7 +5,7 @@ so the SDK wraps ``HTTPTransport.handle_request`` and
 ``AsyncHTTPTransport.handle_async_request``. The response stream is wrapped
 too, because usage arrives in the body (for streams, at its very end) and the
 span must end only when the body does. Everything here swallows its own
-errors: the host application's request never sees them.
+errors, so they never reach the host application's request.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""How far hook calls have read each transcript, kept in a small locked JSON file.
+"""Hook read progress per transcript, kept in a small locked JSON file.
 
-Hooks of one agent run in parallel, so the read-emit-save cycle holds an
-exclusive lock; a call that cannot get it in time skips, and the next call
+Hooks of one agent run in parallel, so the read-emit-save cycle takes an
+exclusive lock. A call that cannot get it in time skips, and the next call
 reads what it missed.
 """
 

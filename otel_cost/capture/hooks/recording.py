@@ -45,7 +45,7 @@ AGENT_HARNESSES = {
 
 @dataclass
 class HookRecord:
-    """What one hook call recorded."""
+    """The result of one hook call: events emitted, or why none were."""
 
     events: int = 0
     #: Why nothing was read, when nothing was.

@@ -1,10 +1,10 @@
 """Measure the proxy's added latency and its streaming overhead on loopback.
 
 Run ``python -m otel_cost.capture.proxy.bench [--requests N]``. A local
-upstream answers a small Anthropic JSON response and an SSE stream; the same
+upstream returns a small Anthropic JSON response and an SSE stream. The same
 requests go once straight to it and once through the proxy (metering and
-pricing included, no store writes), and the script prints p50 and p99 of
-both and their difference.
+pricing included, no store writes). The script prints p50 and p99 of both and
+their difference.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Header rules for forwarding HTTP/1.1 messages through the proxy unchanged.
 
 Only hop-by-hop headers (RFC 9110 section 7.6.1) and the framing headers that
-belong to each connection are rewritten; everything else, credentials
+belong to each connection are rewritten. Everything else, credentials
 included, passes through byte for byte and is never logged.
 """
 
@@ -25,7 +25,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 #: Request headers the proxy drops: the upstream connection sets its own
-#: Host and Content-Length, and the proxy already answered any 100-continue.
+#: Host and Content-Length, and the proxy already replied to any 100-continue.
 REQUEST_OWNED = frozenset({"host", "content-length", "expect"})
 #: Response headers the proxy sets itself to frame the body for its client.
 RESPONSE_OWNED = frozenset({"content-length"})

@@ -1,7 +1,7 @@
 """The budget seam of the proxy: a gate asked before each billable request.
 
-The proxy knows the whole prompt before it spends anything, so it can refuse
-a model call that would burst a budget envelope. The gate itself (envelopes,
+The proxy has the whole prompt before anything is spent, so it can reject a
+model call that would burst a budget envelope. The gate itself (envelopes,
 spend, verdicts) lives in `otel_cost.budgets`; this module only adapts it. A
 gate that fails lets the request through: capture must never stop an agent
 on its own error.

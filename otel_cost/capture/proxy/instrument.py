@@ -48,7 +48,7 @@ def exit_status(returncode: int) -> int:
 
 @dataclass
 class InstrumentResult:
-    """What one instrumented run produced."""
+    """The result of one instrumented run: exit code and summary text."""
 
     exit_code: int
     summary: str

@@ -26,7 +26,7 @@ CLAUDE_CODE = "claude-code"
 
 @dataclass
 class Exchange:
-    """What the proxy saw of one billable request, apart from the body's usage."""
+    """The facts of one billable request that the proxy observed, except usage."""
 
     endpoint: Endpoint
     request: RequestSummary
@@ -59,7 +59,7 @@ class Recorder:
         self._lock = threading.Lock()
 
     def record(self, exchange: Exchange, reading: Reading) -> CostEvent:
-        """Record one exchange; never raises into the proxy's request thread."""
+        """Build, price, tally and queue the event of one exchange."""
         event = build_event(self.context, exchange, reading)
         price(self.registry, event, reading)
         with self._lock:

@@ -2,10 +2,11 @@
 
 One port serves every provider under a path prefix (``/anthropic``,
 ``/openai``, ``/gemini``). Requests go upstream unchanged apart from
-hop-by-hop headers; responses come back unchanged, and a streamed body is
-written to the client piece by piece as upstream sends it while a meter reads
-usage from the same bytes. Billable requests are handed to the `Recorder`
-once their response ends, whether it completed, failed or was cut off.
+hop-by-hop headers, and responses come back unchanged. A streamed body is
+written to the client piece by piece as upstream sends it, while a meter reads
+usage from the same bytes. Billable requests go to the `Recorder` once their
+response ends, whether it completed, failed or was cut off. A recording
+failure is logged and never reaches the client.
 """
 
 from __future__ import annotations
@@ -291,12 +292,14 @@ class _Session:
         has_body = (
             handler.command != "HEAD" and response.status_code not in NO_BODY_STATUSES
         )
+
         headers = [
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in response.headers.raw
         ]
         length = response.headers.get("content-length")
         chunked = has_body and length is None and handler.request_version == "HTTP/1.1"
+
         handler.send_response_only(response.status_code, response.reason_phrase or None)
         for name, value in forwarding.response_headers(headers):
             handler.send_header(name, value)
@@ -307,6 +310,7 @@ class _Session:
         elif has_body:
             handler.close_connection = True
         handler.end_headers()
+
         if has_body:
             self._relay_body(response, chunked)
 
@@ -327,8 +331,8 @@ class _Session:
                 if self.meter is not None:
                     self.meter.feed(piece)
         except httpx.HTTPError:
-            # Upstream cut the body short: cut the client's copy short too, so
-            # the agent sees the same failure it would have seen directly.
+            # Upstream cut the body short. The client's copy is cut short too,
+            # so the agent gets the same failure as without the proxy.
             self.transport_error = "stream_interrupted"
             self.handler.close_connection = True
             return
@@ -371,7 +375,7 @@ class _Session:
 
 
 class QueryRedactingFilter(logging.Filter):
-    """Removes query strings from URLs that httpx logs (``?key=`` holds Gemini keys)."""
+    """Removes query strings from URLs that httpx logs (``?key=`` can carry a key)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite URL arguments of the record; never drop it."""

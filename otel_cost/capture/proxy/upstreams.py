@@ -1,4 +1,4 @@
-"""Which upstream each provider's traffic goes to, and the base URLs the agent gets.
+"""The upstream of each provider's traffic, and the base URLs the agent gets.
 
 Precedence per provider: the ``--upstream-*`` option, then
 ``OTEL_COST_UPSTREAM_*``, then a base URL the user had already set (a

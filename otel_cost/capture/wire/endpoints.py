@@ -35,7 +35,7 @@ class Endpoint:
     wire_format: WireFormat
     #: Model named in the path (Gemini); the other formats name it in the body.
     path_model: str = ""
-    #: True when the path alone asks for a stream (Gemini ``streamGenerateContent``).
+    #: True when the path alone requests a stream (Gemini ``streamGenerateContent``).
     path_stream: bool = False
 
 
@@ -64,7 +64,7 @@ def match_endpoint(
     """Return the billable endpoint of a request, or None for anything else.
 
     ``path`` may carry a query string, which is ignored. With ``provider`` None
-    the provider is guessed from the path alone (the SDK sees arbitrary URLs).
+    the provider is guessed from the path alone (the SDK instruments requests to any URL).
     """
     if method.upper() != "POST":
         return None

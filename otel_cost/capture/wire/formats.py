@@ -14,7 +14,7 @@ from otel_cost.capture.wire.endpoints import WireFormat
 
 @dataclass
 class FormatState:
-    """What a reader has learned so far about one response."""
+    """The usage, ids and status a reader has collected so far for one response."""
 
     usage: dict[str, Any] | None = None
     model: str = ""

@@ -43,7 +43,7 @@ class ResponseMeter:
 
     A server-sent event stream is parsed event by event; any other body is
     copied (up to `MAX_JSON_BYTES`) and parsed once it ends. The meter never
-    raises: a body it cannot read yields a `Reading` whose ``problem`` says why.
+    raises: a body it cannot read yields a `Reading` whose ``problem`` gives the reason.
     """
 
     def __init__(
@@ -84,7 +84,7 @@ class ResponseMeter:
             self._problem = f"cannot read the body: {type(exc).__name__}"
 
     def finish(self) -> Reading:
-        """Return what the body said once it has ended (or been cut off)."""
+        """Return the reading of the body once it has ended (or been cut off)."""
         if not self._problem:
             try:
                 self._finish_body()

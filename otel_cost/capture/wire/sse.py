@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-#: Content codings the meter can always decode; the proxy asks upstream for no
+#: Content codings the meter can always decode; the proxy requests no
 #: others (zstd is decoded too, but only when ``zstandard`` is installed).
 DECODABLE_CODINGS = ("gzip", "deflate", "identity")
 
@@ -51,7 +51,7 @@ class ZlibDecoder:
 class ZstdDecoder:
     """Decodes zstd when the optional ``zstandard`` package is installed.
 
-    httpx asks for zstd whenever that package is importable, so the SDK's
+    httpx requests zstd whenever that package is importable, so the SDK's
     meter must read it too.
     """
 
