@@ -246,7 +246,7 @@ def test_bad_bodies_get_clear_errors(store, registry):
             url, content=b"x", headers={"Content-Type": "text/plain"}
         )
         wrong_path = http.post(
-            f"{service.urls['otlp_http_url']}/v1/metrics",
+            f"{service.urls['otlp_http_url']}/v1/profiles",
             content=b"",
             headers={"Content-Type": "application/json"},
         )
@@ -312,3 +312,52 @@ def test_grpc_partial_success_and_logs(store, registry):
     # 1000 x 3e-6 + 100 x 1.5e-5
     assert row["cost_usd"] == Decimal("0.0045")
     assert row["reported_cost_usd"] == Decimal("0.0045")
+
+
+def test_metrics_accepted_with_warning(store, registry):
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+        OTLPMetricExporter,
+    )
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+        ExportMetricsServiceRequest,
+        ExportMetricsServiceResponse,
+    )
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("claude-code")
+    counter = meter.create_counter("claude_code.cost.usage", unit="USD")
+    counter.add(0.5, {"model": "claude-sonnet-4-5"})
+    counter.add(0.25, {"model": "claude-haiku-4-5"})
+    data = reader.get_metrics_data()
+    request = ExportMetricsServiceRequest()
+    metric = request.resource_metrics.add().scope_metrics.add().metrics.add()
+    metric.name = "claude_code.token.usage"
+    metric.sum.data_points.add(as_int=10)
+    with serving(store, registry) as service, client() as http:
+        address = service.urls["otlp_grpc_url"].removeprefix("http://")
+        exporter = OTLPMetricExporter(endpoint=address, insecure=True)
+        assert exporter.export(data).name == "SUCCESS"
+        exporter.shutdown()
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/metrics",
+            content=request.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        page = http.get(f"{service.urls['api_url']}/metrics").text
+    response = ExportMetricsServiceResponse.FromString(reply.content)
+    assert reply.status_code == 200
+    assert response.partial_success.rejected_data_points == 0
+    assert response.partial_success.error_message.startswith(
+        "otel-cost does not store metrics"
+    )
+    assert (
+        'otel_cost_serve_received_items_total{signal="metrics",transport="grpc"} 2'
+        in page
+    )
+    assert (
+        'otel_cost_serve_received_items_total{signal="metrics",transport="http"} 1'
+        in page
+    )
+    assert totals(store)["events"] == 0

@@ -20,6 +20,9 @@ from google.protobuf.message import DecodeError, Message  # type: ignore[import-
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
@@ -34,7 +37,12 @@ ID_KEYS = frozenset(
     {"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"}
 )
 
-RequestT = TypeVar("RequestT", ExportTraceServiceRequest, ExportLogsServiceRequest)
+RequestT = TypeVar(
+    "RequestT",
+    ExportTraceServiceRequest,
+    ExportLogsServiceRequest,
+    ExportMetricsServiceRequest,
+)
 
 
 class InvalidRequestError(OtelCostError):

@@ -19,6 +19,10 @@ from opentelemetry.proto.collector.logs.v1 import (
     logs_service_pb2,
     logs_service_pb2_grpc,
 )
+from opentelemetry.proto.collector.metrics.v1 import (
+    metrics_service_pb2,
+    metrics_service_pb2_grpc,
+)
 from opentelemetry.proto.collector.trace.v1 import (
     trace_service_pb2,
     trace_service_pb2_grpc,
@@ -122,6 +126,26 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
         return response
 
 
+class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+    """Accepts metrics and drops them with a warning."""
+
+    def __init__(self, guard: _Guard) -> None:
+        self.guard = guard
+
+    def Export(  # noqa: N802 - the generated method name
+        self,
+        request: metrics_service_pb2.ExportMetricsServiceRequest,
+        context: grpc.ServicerContext,
+    ) -> metrics_service_pb2.ExportMetricsServiceResponse:
+        """Count the data points of one export and reply with a warning."""
+        self.guard.check_token(context)
+        outcome = self.guard.receiver.export_metrics(request, "grpc")
+        response = metrics_service_pb2.ExportMetricsServiceResponse()
+        if _partial(outcome):
+            response.partial_success.error_message = outcome.message
+        return response
+
+
 def _partial(outcome: ExportOutcome) -> bool:
     return bool(outcome.rejected or outcome.message)
 
@@ -143,6 +167,9 @@ def start_grpc_server(
     )
     logs_service_pb2_grpc.add_LogsServiceServicer_to_server(  # type: ignore[no-untyped-call]
         LogsService(guard), server
+    )
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        MetricsService(guard), server
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:

@@ -1,27 +1,33 @@
-"""OTLP/HTTP: ``POST /v1/traces`` and ``/v1/logs``, protobuf or JSON, gzip allowed.
+"""OTLP/HTTP: ``POST /v1/traces``, ``/v1/logs`` and ``/v1/metrics``.
+
+Bodies are protobuf or JSON, optionally gzip-compressed. Metrics are accepted
+and dropped with a warning, because cost is read from spans and log events.
 
 Replies follow the OTLP specification. A request with unusable items gets 200
 with ``partial_success``. An undecodable body gets 400, a body over the size
 limit 413 and another content type 415. A full queue gets the retryable 429,
 and an unavailable store and spool the retryable 503, both with
-``Retry-After``. Error bodies are a
-``google.rpc.Status`` in the request's encoding.
+``Retry-After``. Error bodies are a ``google.rpc.Status`` in the request's
+encoding.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf.message import Message  # type: ignore[import-untyped]
 from google.rpc import status_pb2  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsPartialSuccess,
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -41,9 +47,26 @@ from otel_cost.serve.pipeline import (
     UnavailableError,
     WriteRejectedError,
 )
-from otel_cost.serve.receiver import ExportOutcome
+from otel_cost.serve.receiver import ExportOutcome, Receiver
 
 logger = logging.getLogger(__name__)
+
+Export = Callable[[Receiver, Any], ExportOutcome]
+# Path: request type, response type, the partial_success count field, export.
+SIGNALS: dict[str, tuple[Any, Any, str, Export]] = {
+    "/v1/traces": (
+        ExportTraceServiceRequest, ExportTraceServiceResponse, "rejected_spans",
+        lambda receiver, request: receiver.export_traces(request, "http"),
+    ),
+    "/v1/logs": (
+        ExportLogsServiceRequest, ExportLogsServiceResponse, "rejected_log_records",
+        lambda receiver, request: receiver.export_logs(request, "http"),
+    ),
+    "/v1/metrics": (
+        ExportMetricsServiceRequest, ExportMetricsServiceResponse, "rejected_data_points",
+        lambda receiver, request: receiver.export_metrics(request, "http"),
+    ),
+}  # fmt: skip
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -64,10 +87,10 @@ class OtlpHttpHandler(Handler):
     def do_POST(self) -> None:  # noqa: N802 - the http.server method name
         """Decode one export, store its events and reply."""
         path = self.path.split("?", 1)[0]
-        if path not in ("/v1/traces", "/v1/logs"):
+        if path not in SIGNALS:
             self.send_json(
                 404,
-                {"error": f"no OTLP endpoint at {path!r}; use /v1/traces or /v1/logs"},
+                {"error": f"no OTLP endpoint at {path!r}; use {', '.join(SIGNALS)}"},
             )
             return
         content_type = (
@@ -104,10 +127,7 @@ class OtlpHttpHandler(Handler):
             self._decode_and_store(path, content_type, self.read_body(length))
 
     def _decode_and_store(self, path: str, content_type: str, body: bytes) -> None:
-        traces = path == "/v1/traces"
-        request_type: Any = (
-            ExportTraceServiceRequest if traces else ExportLogsServiceRequest
-        )
+        request_type, response_type, count_field, export = SIGNALS[path]
         try:
             raw = decompress(body, self.headers.get("Content-Encoding", ""))
             parse = parse_json if content_type == JSON else parse_protobuf
@@ -119,12 +139,8 @@ class OtlpHttpHandler(Handler):
         except InvalidRequestError as exc:
             self._status(400, content_type, INVALID_ARGUMENT, str(exc))
             return
-        receiver = self.state.receiver
         try:
-            if traces:
-                outcome = receiver.export_traces(request, "http")
-            else:
-                outcome = receiver.export_logs(request, "http")
+            outcome = export(self.state.receiver, request)
         except OverloadedError as exc:
             self._status(
                 429,
@@ -147,7 +163,12 @@ class OtlpHttpHandler(Handler):
             # Not retryable: the same data would be rejected again.
             self._status(500, content_type, INTERNAL, str(exc))
             return
-        self._reply(content_type, _response(traces, outcome))
+        response = response_type()
+        # Full success leaves partial_success unset, as the specification requires.
+        if outcome.rejected or outcome.message:
+            setattr(response.partial_success, count_field, outcome.rejected)
+            response.partial_success.error_message = outcome.message
+        self._reply(content_type, response)
 
     def _reply(self, content_type: str, message: Message) -> None:
         if content_type == JSON:
@@ -168,24 +189,3 @@ class OtlpHttpHandler(Handler):
             self.send_bytes(http_status, message_to_json(status), JSON, headers)
         else:
             self.send_bytes(http_status, status.SerializeToString(), PROTOBUF, headers)
-
-
-def _response(traces: bool, outcome: ExportOutcome) -> Message:
-    # Full success leaves partial_success unset, as the specification requires.
-    if traces:
-        response = ExportTraceServiceResponse()
-        if outcome.rejected or outcome.message:
-            response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(
-                    rejected_spans=outcome.rejected, error_message=outcome.message
-                )
-            )
-        return response
-    logs = ExportLogsServiceResponse()
-    if outcome.rejected or outcome.message:
-        logs.partial_success.CopyFrom(
-            ExportLogsPartialSuccess(
-                rejected_log_records=outcome.rejected, error_message=outcome.message
-            )
-        )
-    return logs

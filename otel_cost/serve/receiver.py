@@ -8,9 +8,13 @@ from dataclasses import dataclass
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
 )
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
 )
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.serve.ingest import Conversion, convert_logs, convert_traces
@@ -23,6 +27,12 @@ from otel_cost.serve.pipeline import (
 from otel_cost.serve.self_metrics import SelfMetrics
 
 logger = logging.getLogger(__name__)
+
+METRICS_WARNING = (
+    "otel-cost does not store metrics; cost is read from spans and log events, "
+    "so send metrics to a metrics backend instead"
+)
+METRIC_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,27 @@ class Receiver:
         conversion = convert_logs(request, self.registry)
         return self._store(conversion, "logs", transport, "log records")
 
+    def export_metrics(
+        self, request: ExportMetricsServiceRequest, transport: str
+    ) -> ExportOutcome:
+        """Accept metrics without storing them, with a warning that says so.
+
+        Agents such as Claude Code export metrics to the same endpoint as their
+        logs. Their cost metrics repeat what the events carry, so they are
+        dropped, and the reply is a warning rather than an error the agent would
+        retry or report.
+        """
+        points = sum(
+            _data_points(metric)
+            for resource_metrics in request.resource_metrics
+            for scope_metrics in resource_metrics.scope_metrics
+            for metric in scope_metrics.metrics
+        )
+        self.metrics.record_request("metrics", transport, points, 0, points)
+        if not points:
+            return ExportOutcome(0, "")
+        return ExportOutcome(0, METRICS_WARNING)
+
     def _store(
         self, conversion: Conversion, signal: str, transport: str, noun: str
     ) -> ExportOutcome:
@@ -87,3 +118,10 @@ class Receiver:
                 conversion.error_message(noun),
             )
         return ExportOutcome(conversion.rejected, conversion.error_message(noun))
+
+
+def _data_points(metric: Metric) -> int:
+    kind = metric.WhichOneof("data")
+    if kind not in METRIC_KINDS:
+        return 0
+    return len(getattr(metric, kind).data_points)
