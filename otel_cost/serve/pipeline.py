@@ -7,6 +7,11 @@ While the spool contains anything, new batches are appended behind it and
 the spool is replayed first, so events reach the store in the order they were
 accepted, also across restarts. Only this thread writes, which is what makes
 the writer's duplicate check safe.
+
+NOTE: the duplicate check is a lookup followed by an insert, so two services
+writing to one ClickHouse server can both insert an event that arrives at
+both at once. The events table collapses such pairs, but the rollup counts
+them twice. Run one service per store until the writer is made atomic.
 """
 
 from __future__ import annotations
