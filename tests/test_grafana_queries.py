@@ -200,7 +200,8 @@ def batch_events() -> list[CostEvent]:
             cost = "2.00"
         events.append(
             cost_event(
-                f"batch-{index}", day, user="bot", project="batch", team="backend",
+                f"batch-{index}", day, user=f"bot{index % 4}", project="batch",
+                team="backend",
                 harness="sdk", provider="anthropic", model="claude-haiku-4-5",
                 session=f"batch-{index}", cost=cost, source="sdk", input=100,
             )
@@ -324,7 +325,7 @@ EXPECTED_COLUMNS = {
         "time", "remaining_usd", "ideal_remaining_usd",
     ],
     ("otel-cost-team", "Spend by project"): ["project", "cost_usd"],
-    ("otel-cost-team", "Spend by team"): ["team", "cost_usd"],
+    ("otel-cost-team", "Spend by team"): ["team_label", "cost_usd"],
     ("otel-cost-team", "Month over month"): ["month_label", "cost_usd", "change_pct"],
     ("otel-cost-team", "Forecast vs actual"): ["time", "actual_usd", "forecast_usd"],
     ("otel-cost-team", "Spend anomalies"): [
@@ -493,9 +494,10 @@ def test_team_attribution_and_trends(
         ("api", Decimal("4")),
         ("web", Decimal("3")),
     ]
+    # backend has 6 people in range (ana, dev, bot0 to bot3), frontend only dev.
     assert rows("Spend by team") == [
         ("backend", Decimal("38")),
-        ("frontend", Decimal("3")),
+        ("(teams under 5 people)", Decimal("3")),
     ]
     # October: batch 9 x 1 + 8 x 2 = 25, plus g5 5.
     assert rows("Month over month") == [

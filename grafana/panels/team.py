@@ -25,6 +25,9 @@ UID = "otel-cost-team"
 BUDGET = "toDecimal128OrZero(${monthly_budget_usd:sqlstring}, 2)"
 MONTH_START = "toDateTime(toStartOfMonth($__toTime))"
 MONTH_WHERE = f"bucket >= {MONTH_START} AND bucket <= $__toTime AND {FILTERS}"
+#: Smallest group of people whose spend is shown under the group's own name.
+MIN_GROUP_SIZE = 5
+SMALL_TEAMS = "(teams under 5 people)"
 #: Days of history before each day that make its spend baseline.
 BASELINE_DAYS = 14
 #: Standard deviations above the baseline mean that make a day anomalous.
@@ -88,21 +91,32 @@ def _budget_panels() -> list[dict[str, Any]]:
 
 def _attribution_panels() -> list[dict[str, Any]]:
     where = f"$__timeFilter(bucket) AND {FILTERS}"
-    by = "Priced spend in the time range per {0}, largest first (top 25)."
+    by_team = (
+        f"SELECT if(users < {MIN_GROUP_SIZE}, '{SMALL_TEAMS}', team) AS team_label, "
+        "sum(team_usd) AS cost_usd FROM (SELECT team, sum(cost_usd) AS team_usd, "
+        f"uniqExact(user) AS users FROM cost_rollup_15m WHERE {where} GROUP BY team) "
+        "GROUP BY team_label ORDER BY cost_usd DESC, team_label LIMIT 25"
+    )
     return [
         row("Attribution"),
-        *(
-            panel(
-                "barchart",
-                f"Spend by {dimension}",
-                by.format(dimension),
-                f"SELECT {dimension}, sum(cost_usd) AS cost_usd FROM cost_rollup_15m "
-                f"WHERE {where} GROUP BY {dimension} "
-                f"ORDER BY cost_usd DESC, {dimension} LIMIT 25",
-                (12, 8),
-                options={"orientation": "horizontal", "xField": dimension},
-            )
-            for dimension in ("project", "team")
+        panel(
+            "barchart",
+            "Spend by project",
+            "Priced spend in the time range per project, largest first (top 25).",
+            "SELECT project, sum(cost_usd) AS cost_usd FROM cost_rollup_15m "
+            f"WHERE {where} GROUP BY project ORDER BY cost_usd DESC, project LIMIT 25",
+            (12, 8),
+            options={"orientation": "horizontal", "xField": "project"},
+        ),
+        panel(
+            "barchart",
+            "Spend by team",
+            "Priced spend in the time range per team, largest first (top 25). "
+            f"Teams with fewer than {MIN_GROUP_SIZE} people in the range are summed "
+            "into one bar, so no one's own spend can be read off a small team.",
+            by_team,
+            (12, 8),
+            options={"orientation": "horizontal", "xField": "team_label"},
         ),
     ]
 
