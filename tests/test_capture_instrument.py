@@ -316,3 +316,38 @@ def test_instrument_summary_and_report(
     report = CliRunner().invoke(cli, ["report", "--by", "model", "--format", "json"])
     assert report.exit_code == 0, report.output
     assert total.normalize().to_eng_string() in report.output.replace('"', " ")
+
+
+def test_instrument_nested_runs_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_COST_PROXY_URL", "http://127.0.0.1:7000")
+    script = "import os, sys; sys.exit(5 if os.environ['OTEL_COST_PROXY_URL'] else 0)"
+    result = CliRunner().invoke(cli, ["instrument", "--", sys.executable, "-c", script])
+    assert result.exit_code == 5
+    assert "already instrumented" in result.output
+
+
+def test_instrument_missing_command(store: Store) -> None:
+    result = CliRunner().invoke(cli, ["instrument", "--", "no-such-agent-xyz"])
+    assert result.exit_code == 127
+    assert "command not found: no-such-agent-xyz" in result.output
+    assert "requests 0" in result.output
+
+
+def test_instrument_child_sees_proxy(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "env.json"
+    script = (
+        "import json, os, sys; json.dump({k: os.environ.get(k, '') for k in "
+        "['ANTHROPIC_BASE_URL', 'OPENAI_BASE_URL', 'GOOGLE_GEMINI_BASE_URL', "
+        "'OTEL_COST_SESSION_ID', 'OTEL_COST_PROXY_URL']}, open(sys.argv[1], 'w'))"
+    )
+    args = ["instrument", "--session-id", "s-env", "--", sys.executable, "-c", script,
+            str(out)]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    seen = json.loads(out.read_text())
+    proxy_url = seen["OTEL_COST_PROXY_URL"]
+    assert proxy_url.startswith("http://127.0.0.1:")
+    assert seen["ANTHROPIC_BASE_URL"] == proxy_url + "/anthropic"
+    assert seen["OPENAI_BASE_URL"] == proxy_url + "/openai"
+    assert seen["GOOGLE_GEMINI_BASE_URL"] == proxy_url + "/gemini"
+    assert seen["OTEL_COST_SESSION_ID"] == "s-env"

@@ -239,3 +239,24 @@ def test_request_summary_model_and_stream() -> None:
     assert chat is not None
     assert summarise_request(chat, b'{"model":"gpt-x","stream":true}').stream
     assert summarise_request(chat, b"not json").model == ""
+
+
+def test_anthropic_stream_without_event_names() -> None:
+    # Some gateways drop the ``event:`` lines; the type field still tells.
+    answer = wire.anthropic_sse(
+        "msg_2", "claude-x", {"input_tokens": 3}, output_tokens=8
+    )
+    pieces = [
+        b"".join(
+            line + b"\n"
+            for line in piece.split(b"\n")
+            if not line.startswith(b"event:")
+        )
+        for piece in answer.pieces
+    ]
+    reading = _meter_pieces(
+        WireFormat.ANTHROPIC_MESSAGES, pieces, "text/event-stream", False
+    )
+    assert reading.usage is not None
+    assert reading.usage.tokens == {T.INPUT: 3, T.OUTPUT: 8}
+    assert reading.complete
