@@ -291,3 +291,18 @@ def test_body_budget_answers_429(store, registry):
         "at the limit of 1000" in status_pb2.Status.FromString(second.content).message
     )
     assert totals(store)["events"] == 3
+
+
+def test_set_aside_keeps_earlier_segments(tmp_path):
+    spool = Spool(tmp_path)
+    spool.append(b"first")
+    spool.seal()
+    first = spool.set_aside(spool.segments()[0], "failed")
+    spool.append(b"second")
+    spool.seal()
+    second = spool.set_aside(spool.segments()[0], "failed")
+    assert first.name == "000000000001.spool"
+    assert second.name == "000000000001.2.spool"
+    assert first.read_bytes().endswith(b"first")
+    assert second.read_bytes().endswith(b"second")
+    assert spool.is_empty()

@@ -143,6 +143,11 @@ class Spool:
             target_dir = self.directory / folder
             target_dir.mkdir(exist_ok=True)
             target = target_dir / segment.name
+            copies = 1
+            while target.exists():
+                # Sequence numbers restart once the spool is empty.
+                copies += 1
+                target = target_dir / f"{segment.stem}.{copies}{SUFFIX}"
             size = segment.stat().st_size
             segment.rename(target)
             self._size = max(self._size - size, 0)
