@@ -1,1 +1,1 @@
-"""The processor service: an OTLP receiver that prices, stores and answers queries."""
+"""The processor service: an OTLP receiver that prices and stores events and serves queries."""

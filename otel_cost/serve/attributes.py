@@ -7,7 +7,7 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-#: The longest attribute string kept; longer values are cut, because only
+#: The maximum length of a kept attribute string; longer values are cut, because only
 #: names and ids are stored and a payload must never fill the store.
 MAX_VALUE_CHARS = 1024
 

@@ -59,7 +59,7 @@ KNOWN_FIELDS = frozenset(
 
 
 class InvalidEventError(OtelCostError):
-    """A posted event misses a field or holds a wrong value."""
+    """A posted event is missing a field or contains an invalid value."""
 
 
 def parse_body(document: Any) -> list[Any]:

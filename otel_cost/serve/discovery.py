@@ -55,14 +55,16 @@ def running_service() -> dict[str, Any] | None:
     if not isinstance(pid, int) or not _alive(pid):
         return None
     try:
-        # No proxy: the service is on this host, and a proxy must not answer for it.
+        # No proxy: the service is on this host, and a proxy must not respond for it.
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         with opener.open(
             f"{info['api_url']}/healthz", timeout=HEALTH_TIMEOUT_S
         ) as response:
             health = orjson.loads(response.read())
     except (OSError, ValueError) as exc:
-        logger.debug("service at %s does not answer /healthz: %s", info["api_url"], exc)
+        logger.debug(
+            "service at %s did not respond to /healthz: %s", info["api_url"], exc
+        )
         return None
     return info if isinstance(health, dict) and health.get("pid") == pid else None
 

@@ -46,6 +46,7 @@ def cost_lines(store: Store, now: datetime | None = None) -> list[str]:
         f"otel_cost_cost_usd_total{{{labels}}} {queries.money(value)}"
         for labels, value in cost.items()
     ]
+
     lines += [
         "# HELP otel_cost_events_total Stored cost events, by cost status.",
         "# TYPE otel_cost_events_total counter",
@@ -56,6 +57,7 @@ def cost_lines(store: Store, now: datetime | None = None) -> list[str]:
             f'otel_cost_events_total{{{_labels(row)},cost_status="{status}"}} '
             f"{row['events']}"
         )
+
     lines += [
         "# HELP otel_cost_tokens_total Stored tokens, by canonical category.",
         "# TYPE otel_cost_tokens_total counter",

@@ -70,7 +70,7 @@ class Receiver:
     def export_metrics(
         self, request: ExportMetricsServiceRequest, transport: str
     ) -> ExportOutcome:
-        """Accept metrics without storing them, with a warning that says so.
+        """Accept metrics without storing them, and reply with a warning.
 
         Agents such as Claude Code export metrics to the same endpoint as their
         logs. Their cost metrics repeat what the events carry, so they are
