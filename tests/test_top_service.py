@@ -119,3 +119,17 @@ async def test_top_live_through_api(service: object, store: Store) -> None:
         assert app.snapshot.rolling["1h"].cost_usd == Decimal("2.25")
         assert app.snapshot.current_session is not None
         assert app.snapshot.current_session.session.session_id == "s4"
+
+
+@pytest.mark.anyio
+async def test_top_survives_service_down() -> None:
+    # Nothing listens on port 9 of loopback: every API call is refused.
+    app = TopApp(ApiSource("http://127.0.0.1:9"), Query(), refresh_seconds=5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        started = time.monotonic()
+        while app.last_error is None:
+            assert time.monotonic() - started < 5, "no refresh error within 5 s"
+            await pilot.pause(0.1)
+        assert "GET /api/v1/burn on http://127.0.0.1:9 failed" in app.last_error
+        assert app.snapshot is None
+        assert app.is_running

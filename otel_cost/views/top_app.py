@@ -18,7 +18,6 @@ from textual.containers import Grid
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from otel_cost.errors import OtelCostError
 from otel_cost.views import panels
 from otel_cost.views.model import (
     DEFAULT_REFRESH_SECONDS,
@@ -167,8 +166,9 @@ class TopApp(App[None]):
         query = self.selection
         try:
             snapshot = self.source.snapshot(query, self.clock())
-        except OtelCostError as exc:
-            logger.warning("cannot refresh the dashboard: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - a failed refresh must not end the app
+            # The store or service may be restarting; the next tick retries.
+            logger.warning("dashboard refresh failed: %s", exc)
             self.call_from_thread(self._show_error, str(exc))
             return
         self.call_from_thread(self._show, snapshot)
