@@ -57,8 +57,13 @@ class SessionScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Load the session once; it is history, not a live panel."""
-        detail = self.source.session_detail(self.session_id, self.top_n)
         summary = self.query_one("#session-summary", Static)
+        try:
+            detail = self.source.session_detail(self.session_id, self.top_n)
+        except Exception as exc:  # noqa: BLE001 - show the failure, keep the app
+            logger.warning("loading session %s failed: %s", self.session_id, exc)
+            summary.update(f"loading session {self.session_id} failed: {exc}")
+            return
         summary.update(panels.session_panel(detail))
         ops = detail.operations if detail else []
         self.query_one("#session-operations", Static).update(
@@ -230,5 +235,10 @@ class TopApp(App[None]):
 
     def action_sessions(self) -> None:
         """List the sessions of the selected period."""
-        rows = self.source.sessions(self.selection, self.clock())
+        try:
+            rows = self.source.sessions(self.selection, self.clock())
+        except Exception as exc:  # noqa: BLE001 - show the failure, keep the app
+            logger.warning("listing sessions failed: %s", exc)
+            self.notify(f"listing sessions failed: {exc}", severity="error")
+            return
         self.push_screen(SessionsScreen(rows, self.source, self.selection.top_n))
