@@ -164,7 +164,7 @@ class TopApp(App[None]):
         self.set_interval(self.refresh_seconds, self.reload)
 
     def reload(self) -> None:
-        """Load a fresh snapshot in a worker thread, dropping any load in progress."""
+        """Load a fresh snapshot in a worker thread; `_show` drops stale selections."""
         self.run_worker(self._load, thread=True, exclusive=True, group="reload")
 
     def _load(self) -> None:
