@@ -157,3 +157,6 @@ ENV_GOOSE_PATH_ROOT = "GOOSE_PATH_ROOT"
 
 #: Bearer token that ``otel-cost serve`` requires; mandatory off loopback.
 ENV_API_TOKEN = "OTEL_COST_API_TOKEN"
+
+#: Kilo Code's own override of its ``kilo.db`` database path (Kilo 7 and later).
+ENV_KILO_DB = "KILO_DB"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -106,3 +107,47 @@ def test_kilo_code_default_roots(
     assert storage in importer.default_roots()
     monkeypatch.setenv("OTEL_COST_KILO_CODE_DIR", str(tmp_path / "kilo"))
     assert importer.default_roots() == [tmp_path / "kilo"]
+
+
+def test_kilo_code_reads_kilo_database(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "kilo"
+    data_dir.mkdir()
+    connection = sqlite3.connect(data_dir / "kilo.db")
+    connection.executescript((FIXTURES / "kilo.sql").read_text())
+    connection.close()
+
+    run = ImportRun(store, registry, KiloCodeImporter())
+    run.run([data_dir])
+
+    rows = store.query_dicts(
+        "SELECT event_id, session_id, project, input_tokens, cache_read_tokens,"
+        " cost_usd, reported_cost_usd FROM cost_events FINAL"
+        " WHERE harness = 'kilo-code'"
+    )
+    assert [row["event_id"] for row in rows] == ["kilo-code:ses_k1:msg_k1"]
+    row = rows[0]
+    assert (row["session_id"], row["project"]) == ("ses_k1", "queue")
+    # OpenCode's convention: input already excludes the cache tokens.
+    assert (row["input_tokens"], row["cache_read_tokens"]) == (1500, 12000)
+    assert row["cost_usd"] == haiku_cost(1500, 1200, 12000, 800)
+    assert row["reported_cost_usd"] == Decimal("0.00705")
+    assert run.summary.errors == []
+    database = data_dir / "kilo.db"
+    assert list(KiloCodeImporter().discover(database)) == [database]
+
+
+def test_kilo_code_database_roots(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    importer = get_importer("kilo-code")
+    for name in ("OTEL_COST_KILO_CODE_DIR", "KILO_DB", "XDG_DATA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert importer.default_roots()[-1] == tmp_path / "home/.local/share/kilo"
+    monkeypatch.setattr("sys.platform", "darwin")
+    mac = tmp_path / "home/Library/Application Support/kilo"
+    assert importer.default_roots()[-1] == mac
+    monkeypatch.setenv("KILO_DB", str(tmp_path / "custom.db"))
+    assert importer.default_roots()[-1] == tmp_path / "custom.db"

@@ -101,7 +101,7 @@ class OpenCodeImporter(Importer):
     def parse(self, path: Path, start: int, state: dict[str, Any]) -> ParseResult:
         """Read a database (from the saved watermark) or one message file."""
         if path.suffix == ".db":
-            return _parse_database(path, state)
+            return parse_database(path, state, HARNESS)
         return self._parse_message_file(path)
 
     def _parse_message_file(self, path: Path) -> ParseResult:
@@ -116,6 +116,7 @@ class OpenCodeImporter(Importer):
                 data,
                 sessions,
                 None,
+                HARNESS,
             )
         except RECORD_ERRORS as exc:
             result.bad_lines += 1
@@ -147,16 +148,23 @@ def _read_session_files(storage: Path) -> dict[str, SessionInfo]:
     return sessions
 
 
-def _parse_database(path: Path, state: dict[str, Any]) -> ParseResult:
+def parse_database(path: Path, state: dict[str, Any], harness: str) -> ParseResult:
+    """Read the messages of an OpenCode-schema database changed since ``state``.
+
+    Kilo Code's ``kilo.db`` uses the same schema, so ``harness`` names the
+    agent the events are filed under.
+    """
     result = ParseResult(offset=0, state=dict(state))
     try:
-        _read_database(path, state, result)
+        _read_database(path, state, result, harness)
     except sqlite3.Error as exc:
         result.errors.append(f"cannot read the database: {exc}")
     return result
 
 
-def _read_database(path: Path, state: dict[str, Any], result: ParseResult) -> None:
+def _read_database(
+    path: Path, state: dict[str, Any], result: ParseResult, harness: str
+) -> None:
     with open_sqlite_readonly(path) as connection:
         tables = _table_names(connection)
         if "message" not in tables:
@@ -170,7 +178,7 @@ def _read_database(path: Path, state: dict[str, Any], result: ParseResult) -> No
         sessions = _read_session_rows(connection)
         unfinished: list[str] = []
         for row in _message_rows(connection, state, result):
-            if _add_row_event(row, sessions, result):
+            if _add_row_event(row, sessions, result, harness):
                 unfinished.append(str(row[0]))
         # Message ids grow with time, so the cap keeps the newest.
         result.state[UNFINISHED] = sorted(unfinished)[-MAX_UNFINISHED:]
@@ -228,14 +236,14 @@ def _message_rows(
 
 
 def _add_row_event(
-    row: tuple[Any, ...], sessions: SessionIndex, result: ParseResult
+    row: tuple[Any, ...], sessions: SessionIndex, result: ParseResult, harness: str
 ) -> bool:
     # Returns True for an assistant message whose response has not finished.
     message_id, session_id, raw, time_created = row[0], row[1], row[2], row[3]
     try:
         data = as_mapping(orjson.loads(raw), "message.data")
         event = message_event(
-            str(message_id), str(session_id), data, sessions, time_created
+            str(message_id), str(session_id), data, sessions, time_created, harness
         )
     except RECORD_ERRORS as exc:
         result.bad_lines += 1
@@ -254,6 +262,7 @@ def message_event(
     data: Mapping[str, Any],
     sessions: SessionIndex,
     row_created: Any,
+    harness: str,
 ) -> CostEvent | None:
     """Return the event of one assistant message, None for other messages.
 
@@ -273,9 +282,9 @@ def message_event(
     directory = _directory(session_id, root, sessions, data)
     model = text(data.get("modelID")) or text(data.get("model"))
     return CostEvent(
-        event_id=f"{HARNESS}:{session_id}:{message_id}",
+        event_id=f"{harness}:{session_id}:{message_id}",
         ts=epoch_time(created, "time.created"),
-        harness=HARNESS,
+        harness=harness,
         source="import",
         session_id=root,
         parent_session_id=parent,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -34,7 +35,8 @@ import orjson
 from otel_cost import config
 from otel_cost.capture.importers.base import Importer, ParseResult, env_path
 from otel_cost.capture.importers.cline_cli import parse_cli_session
-from otel_cost.capture.importers.discovery import app_support_dir
+from otel_cost.capture.importers.discovery import app_support_dir, xdg_data_dir
+from otel_cost.capture.importers.opencode import parse_database
 from otel_cost.capture.importers.record_fields import (
     RecordError,
     as_mapping,
@@ -62,6 +64,7 @@ EXTENSION_IDS = {
     "roo-code": "rooveterinaryinc.roo-cline",
     "kilo-code": "kilocode.kilo-code",
 }
+KILO_DATABASE_GLOB = "kilo*.db"
 MODEL_TAG = re.compile(rb"<model>([^<]{1,200})</model>")
 # Roo Code and Kilo Code write "Workspace", Cline writes "Working".
 WORKSPACE_LINE = re.compile(
@@ -318,11 +321,43 @@ class RooCodeImporter(TaskHistoryImporter):
 
 
 class KiloCodeImporter(TaskHistoryImporter):
-    """Kilo Code tasks (a Roo Code fork that writes ``tokensIn`` the same way)."""
+    """Kilo Code: extension tasks of releases before 7, then ``kilo.db``.
+
+    The older extension is a Roo Code fork and writes ``tokensIn`` the same
+    way. Kilo 7 and later keep sessions in ``kilo.db`` (``~/.local/share/kilo``),
+    an OpenCode-schema database read by the OpenCode importer's code.
+    """
 
     name = "kilo-code"
     override_env = config.ENV_OTEL_COST_KILO_CODE_DIR
     input_includes_cache = True
+
+    def default_roots(self) -> list[Path]:
+        """Return the override, else the extension's storage and Kilo's data dir."""
+        roots = super().default_roots()
+        if env_path(self.override_env) is not None:
+            return roots
+        database = env_path(config.ENV_KILO_DB)
+        if database is not None:
+            return [*roots, database]
+        kilo_dirs = [xdg_data_dir() / "kilo"]
+        if sys.platform == "darwin":
+            kilo_dirs.append(app_support_dir() / "kilo")
+        return [*roots, *kilo_dirs]
+
+    def discover(self, root: Path) -> Iterator[Path]:
+        """Yield task files and ``kilo*.db`` databases (``root`` may be one)."""
+        if root.is_file():
+            yield root
+            return
+        yield from super().discover(root)
+        yield from sorted(root.glob(KILO_DATABASE_GLOB))
+
+    def parse(self, path: Path, start: int, state: dict[str, Any]) -> ParseResult:
+        """Read a ``kilo.db`` from its watermark, or a task's messages."""
+        if path.suffix == ".db":
+            return parse_database(path, state, self.name)
+        return super().parse(path, start, state)
 
 
 class ClineImporter(TaskHistoryImporter):
