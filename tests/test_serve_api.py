@@ -300,3 +300,41 @@ def test_stale_discovery_file_ignored(store, registry):
         ).decode()
     )
     assert running_service() is None
+
+
+def test_logs_hold_no_secrets(store, registry, caplog):
+    caplog.set_level("DEBUG")
+    prompt = "PLEASE-DO-NOT-LOG-THIS-PROMPT"
+    spans = [
+        span(
+            1,
+            {
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 5,
+                "gen_ai.usage.output_tokens": 1,
+                "gen_ai.input.messages": prompt,
+            },
+        ),
+        span(
+            2,
+            {
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 1,
+                "gen_ai.usage.output_tokens": 9,
+                "gen_ai.usage.reasoning.output_tokens": 99,
+                "gen_ai.input.messages": prompt,
+            },
+        ),
+    ]
+    with serving(store, registry, token="s3cret-token") as service, client() as http:
+        auth = {"Authorization": "Bearer s3cret-token"}
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=trace_request(spans, {"service.name": "a"}).SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf", **auth},
+        )
+        http.get(f"{service.urls['api_url']}/api/v1/summary", headers=auth)
+    assert reply.status_code == 200
+    assert "gen_ai.usage.output_tokens is 9, smaller than the 99 tokens" in caplog.text
+    assert prompt not in caplog.text
+    assert "s3cret-token" not in caplog.text
