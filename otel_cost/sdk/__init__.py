@@ -142,15 +142,18 @@ def stats() -> SdkStats:
 
 
 def shutdown() -> None:
-    """Restore httpx, and flush and stop the provider if the SDK built it."""
+    """Restore httpx and flush pending spans; stop the provider if the SDK built it."""
     transport.uninstrument()
     provider = STATE.tracer_provider
-    shutdown_method = getattr(provider, "shutdown", None)
-    if STATE.owns_provider and callable(shutdown_method):
-        try:
-            shutdown_method()
-        except Exception as exc:
-            STATE.count_error("shutdown failed", exc)
+    flush = getattr(provider, "force_flush", None)
+    stop = getattr(provider, "shutdown", None)
+    try:
+        if callable(flush):
+            flush()
+        if STATE.owns_provider and callable(stop):
+            stop()
+    except Exception as exc:
+        STATE.count_error("shutdown failed", exc)
     with STATE.lock:
         STATE.configured = False
         STATE.owns_provider = False
