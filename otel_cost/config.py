@@ -123,38 +123,6 @@ ENV_GEMINI_BASE_URL = "GOOGLE_GEMINI_BASE_URL"
 ENV_PROXY_URL = "OTEL_COST_PROXY_URL"
 ENV_SESSION_ID = "OTEL_COST_SESSION_ID"
 
-#: GitHub Copilot CLI directory (the one holding ``session-store.db``), as
-#: Copilot itself names it, and our own override of it.
-ENV_COPILOT_HOME = "COPILOT_HOME"
-ENV_OTEL_COST_COPILOT_DIR = "OTEL_COST_COPILOT_DIR"
-#: A VS Code ``User`` directory to read Copilot Chat's trace database from.
-ENV_OTEL_COST_COPILOT_VSCODE_DIR = "OTEL_COST_COPILOT_VSCODE_DIR"
-#: Zed data directory (the one holding ``threads/threads.db``).
-ENV_OTEL_COST_ZED_DIR = "OTEL_COST_ZED_DIR"
-#: Cursor data directory (the one holding ``User/globalStorage/state.vscdb``).
-ENV_OTEL_COST_CURSOR_DIR = "OTEL_COST_CURSOR_DIR"
-#: Model that prices Cursor requests made in Auto mode, which records no model.
-ENV_OTEL_COST_CURSOR_AUTO_MODEL = "OTEL_COST_CURSOR_AUTO_MODEL"
-
-#: XDG base directories, which OpenCode, Goose and VS Code on Linux follow.
-ENV_XDG_DATA_HOME = "XDG_DATA_HOME"
-ENV_XDG_CONFIG_HOME = "XDG_CONFIG_HOME"
-#: Directory that holds OpenCode's ``opencode*.db`` and ``storage/`` (our override).
-ENV_OTEL_COST_OPENCODE_DIR = "OTEL_COST_OPENCODE_DIR"
-#: Our overrides: a VS Code ``globalStorage/<extension id>`` directory or its tasks.
-ENV_OTEL_COST_ROO_CODE_DIR = "OTEL_COST_ROO_CODE_DIR"
-ENV_OTEL_COST_KILO_CODE_DIR = "OTEL_COST_KILO_CODE_DIR"
-ENV_OTEL_COST_CLINE_DIR = "OTEL_COST_CLINE_DIR"
-#: Cline's own data locations (standalone Cline and the Cline CLI).
-ENV_CLINE_DIR = "CLINE_DIR"
-ENV_CLINE_DATA_DIR = "CLINE_DATA_DIR"
-ENV_CLINE_SESSION_DATA_DIR = "CLINE_SESSION_DATA_DIR"
-#: Qwen Code's own locations: the runtime directory, then the home directory.
-ENV_QWEN_RUNTIME_DIR = "QWEN_RUNTIME_DIR"
-ENV_QWEN_HOME = "QWEN_HOME"
-#: Goose's own root; its sessions live in ``<root>/data/sessions/sessions.db``.
-ENV_GOOSE_PATH_ROOT = "GOOSE_PATH_ROOT"
-
 #: Bearer token that ``otel-cost serve`` requires; mandatory off loopback.
 ENV_API_TOKEN = "OTEL_COST_API_TOKEN"
 
