@@ -373,3 +373,17 @@ def test_gate_denies_before_upstream(fake: FakeProvider, captured: Any) -> None:
     assert events["claude-haiku-4-5"].attributes["budget_verdict"] == "warn"
     # 10 x 1e-6 + 1 x 5e-6
     assert events["claude-haiku-4-5"].cost_usd == Decimal("0.000015")
+
+
+def test_service_sink_falls_back_to_store(store: Any) -> None:
+    sink = ServiceSink("http://127.0.0.1:9")
+    event = CostEvent(
+        event_id="proxy:openai:fallback", ts=datetime(2026, 8, 1, tzinfo=UTC),
+        harness="aider", source="proxy", model="gpt-4o-mini",
+        usage=Usage({TokenCategory.INPUT: 10}),
+    )  # fmt: skip
+    sink.write([event])
+    assert sink.target == store.dsn
+    sink.close()
+    rows = store.query("SELECT event_id FROM cost_events FINAL")
+    assert rows == [("proxy:openai:fallback",)]

@@ -71,31 +71,59 @@ class StoreSink:
 
 
 class ServiceSink:
-    """Posts events to a running ``otel-cost serve``."""
+    """Posts events to a running ``otel-cost serve``.
+
+    When the service stops answering (it was shut down mid-session), the
+    sink switches to writing the store itself, whose lock the service has
+    released by then.
+    """
 
     def __init__(self, api_url: str, token: str | None = None) -> None:
-        self.target = api_url.rstrip("/")
+        self.api_url = api_url.rstrip("/")
+        self.target = self.api_url
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(timeout=SERVICE_TIMEOUT_S, headers=headers)
+        self._fallback: StoreSink | None = None
 
     def write(self, events: Sequence[CostEvent]) -> None:
         """Post one batch; a non-2xx status raises."""
+        if self._fallback is not None:
+            self._fallback.write(events)
+            return
         payload = {"events": [event_to_json(event) for event in events]}
         try:
-            response = self._client.post(self.target + EVENTS_PATH, json=payload)
-        except httpx.HTTPError as exc:
-            raise OtelCostError(
-                f"cannot reach the otel-cost service at {self.target}: {exc}"
-            ) from exc
+            response = self._client.post(self.api_url + EVENTS_PATH, json=payload)
+        except httpx.TransportError as exc:
+            self._switch_to_store(exc)
+            self.write(events)
+            return
         if response.status_code >= 300:
             raise OtelCostError(
-                f"the otel-cost service at {self.target} rejected {len(events)} events "
-                f"with HTTP {response.status_code}"
+                f"the otel-cost service at {self.api_url} rejected {len(events)} "
+                f"events with HTTP {response.status_code}"
             )
 
+    def _switch_to_store(self, exc: Exception) -> None:
+        try:
+            self._fallback = StoreSink()
+        except OtelCostError as store_exc:
+            raise OtelCostError(
+                f"cannot reach the otel-cost service at {self.api_url} ({exc}) "
+                f"and cannot open the store: {store_exc}"
+            ) from exc
+        logger.warning(
+            "otel-cost service at %s stopped answering (%s); writing to %s",
+            self.api_url,
+            type(exc).__name__,
+            self._fallback.target,
+        )
+        self.target = self._fallback.target
+
     def close(self) -> None:
-        """Close the HTTP client."""
+        """Close the HTTP client and the fallback store."""
         self._client.close()
+        if self._fallback is not None:
+            self._fallback.close()
 
 
 def running_service() -> dict[str, Any] | None:
