@@ -1,6 +1,6 @@
 """OpenCode history: the ``opencode*.db`` SQLite database and the older JSON files.
 
-OpenCode 1.2 and later keep sessions, messages and parts in SQLite tables
+Current OpenCode releases keep sessions, messages and parts in SQLite tables
 ``session``, ``message`` and ``part`` under ``$XDG_DATA_HOME/opencode``
 (``~/.local/share/opencode`` on Linux and macOS). Earlier releases wrote one
 JSON file per record under ``storage/session/<project>/<session>.json`` and

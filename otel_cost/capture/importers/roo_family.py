@@ -10,7 +10,7 @@ usage as a JSON string in ``text``: ``tokensIn``, ``tokensOut``,
 ``cacheWrites``, ``cacheReads`` and the extension's own ``cost``. Cline also
 writes ``deleted_api_reqs`` (the total of requests a checkpoint restore removed
 from the array, which were still billed) and ``subagent_usage`` (the total of
-one round of subagents) in the same shape; both are imported as events too.
+one round of subagents) in the same shape. Both are imported as events too.
 
 An entry's ``ts`` (epoch ms) never changes once written, so it keys the event.
 The model comes from the entry's ``modelInfo`` when present, else from the
@@ -369,9 +369,9 @@ class ClineImporter(TaskHistoryImporter):
     """
 
     # NOTE: the disjoint reading follows a third-party importer's account of
-    # Cline's source, not Cline itself. Older Cline releases are said to have
-    # written OpenAI-provider prompts with cache included and no protocol
-    # marker; their input is then counted twice for the cached part.
+    # Cline's source, not Cline itself. Older Cline releases reportedly wrote
+    # OpenAI-provider prompts with cache included and no protocol marker, so
+    # the cached part of their input is counted twice.
 
     name = "cline"
     override_env = config.ENV_OTEL_COST_CLINE_DIR
