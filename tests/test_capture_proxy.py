@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -387,3 +388,54 @@ def test_service_sink_falls_back_to_store(store: Any) -> None:
     sink.close()
     rows = store.query("SELECT event_id FROM cost_events FINAL")
     assert rows == [("proxy:openai:fallback",)]
+
+
+def _raw_exchange(url: str, request: bytes, body: bytes, wait_continue: bool) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as connection:
+        connection.sendall(request)
+        if wait_continue:
+            assert connection.recv(64).startswith(b"HTTP/1.1 100 Continue")
+        connection.sendall(body)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_http10_client_gets_plain_stream(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    answer = fake.add(
+        "/v1/messages",
+        wire.anthropic_sse("msg_10", "claude-haiku-4-5", {"input_tokens": 2}, 3),
+    )
+    body = b'{"model":"claude-haiku-4-5","stream":true}'
+    request = (b"POST /anthropic/v1/messages HTTP/1.0\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body))  # fmt: skip
+    with _proxy(fake, recorder) as proxy:
+        received = _raw_exchange(proxy.url, request, body, wait_continue=False)
+    head, _, payload = received.partition(b"\r\n\r\n")
+    # The status line names the server's own version, as RFC 9110 allows.
+    assert head.startswith(b"HTTP/1.1 200")
+    assert b"Transfer-Encoding" not in head
+    assert payload == answer.body
+    assert _events(emitter, sink)[0].usage.total_tokens == 5
+
+
+def test_expect_continue_is_answered(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    fake.add(
+        "/v1/chat/completions",
+        wire.openai_chat_json(
+            "c-100", "gpt-4o-mini", {"prompt_tokens": 7, "completion_tokens": 1}
+        ),
+    )
+    body = b'{"model":"gpt-4o-mini"}'
+    request = (b"POST /openai/v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+               b"Expect: 100-continue\r\nConnection: close\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body))  # fmt: skip
+    with _proxy(fake, recorder) as proxy:
+        received = _raw_exchange(proxy.url, request, body, wait_continue=True)
+    assert b"HTTP/1.1 200 OK" in received
+    assert "expect" not in {name.lower() for name, _ in fake.received[0].headers}
+    assert _events(emitter, sink)[0].usage.total_tokens == 8

@@ -73,9 +73,9 @@ class StoreSink:
 class ServiceSink:
     """Posts events to a running ``otel-cost serve``.
 
-    When the service stops answering (it was shut down mid-session), the
-    sink switches to writing the store itself, whose lock the service has
-    released by then.
+    When the service can no longer be reached (it was shut down
+    mid-session), the sink switches to writing the store itself. That works
+    once the service has exited and so released the store's lock.
     """
 
     def __init__(self, api_url: str, token: str | None = None) -> None:

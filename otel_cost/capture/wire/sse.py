@@ -97,6 +97,8 @@ class SseParser:
 
     Lines end with LF or CRLF; a blank line dispatches the event; ``data``
     lines join with LF; lines starting with a colon are comments.
+    NOTE: a lone CR, which the standard also allows as a line end, is not
+    split on; none of the supported providers sends one.
     """
 
     def __init__(self) -> None:
