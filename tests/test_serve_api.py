@@ -338,3 +338,25 @@ def test_logs_hold_no_secrets(store, registry, caplog):
     assert "gen_ai.usage.output_tokens is 9, smaller than the 99 tokens" in caplog.text
     assert prompt not in caplog.text
     assert "s3cret-token" not in caplog.text
+
+
+def test_service_client_queries(store, registry):
+    from otel_cost.serve.client import ServiceClient, ServiceError
+
+    with serving(store, registry, token="tok") as service:
+        api = ServiceClient(running_service()["api_url"], token="tok")
+        posted = api.post(
+            "/api/v1/events", {"events": [event("c1", 0.5, project="cli")]}
+        )
+        summary = api.get("/api/v1/summary", {"group_by": "project", "since": "1d"})
+        with pytest.raises(
+            ServiceError, match="HTTP 400: group_by='x' is not a dimension"
+        ):
+            api.get("/api/v1/summary", {"group_by": "x"})
+        with pytest.raises(ServiceError, match="HTTP 401"):
+            ServiceClient(service.urls["api_url"], token="wrong").get("/api/v1/burn")
+    assert posted["accepted"] == 1
+    assert summary["groups"][0]["key"] == "cli"
+    assert summary["groups"][0]["cost_usd"] == "0.0045"
+    with pytest.raises(ServiceError, match="cannot reach otel-cost serve"):
+        ServiceClient(service.urls["api_url"], token="tok", timeout_s=2).get("/healthz")
