@@ -306,3 +306,34 @@ def test_set_aside_keeps_earlier_segments(tmp_path):
     assert first.read_bytes().endswith(b"first")
     assert second.read_bytes().endswith(b"second")
     assert spool.is_empty()
+
+
+def test_unreachable_server_store_spools(registry, tmp_path):
+    from otel_cost.serve.service import ServeConfig, Service
+
+    settings = ServeConfig(
+        dsn="http://127.0.0.1:1",
+        database="otel_cost",
+        grpc_port=0,
+        http_port=0,
+        api_port=0,
+        spool_dir=tmp_path / "spool",
+    )
+    service = Service(settings, registry)
+    service.start()
+    try:
+        with client() as http:
+            accepted = send(http, service, 1, 4)
+            ready = http.get(f"{service.urls['api_url']}/readyz").json()
+            summary = http.get(f"{service.urls['api_url']}/api/v1/summary")
+    finally:
+        service.stop()
+    assert accepted.status_code == 200
+    assert ready["store"] == "down"
+    assert ready["ready"] is True
+    assert summary.status_code == 503
+    assert (
+        "cannot reach the ClickHouse server at http://127.0.0.1:1"
+        in summary.json()["error"]
+    )
+    assert len(list((tmp_path / "spool").glob("*.spool"))) == 1
