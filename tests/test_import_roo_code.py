@@ -89,6 +89,7 @@ def test_roo_code_import_totals(
         f"roo-code:{TASK}:1756200030000",
         f"roo-code:{TASK}:1756200061000",
         f"roo-code:{TASK}:1756200090000",
+        f"roo-code:{TASK}:1756200130000",
         f"roo-code:{SUBTASK}:1756200070400",
     ]
     total = store.query(
@@ -99,9 +100,11 @@ def test_roo_code_import_totals(
         "SELECT sum(reported_cost_usd) FROM cost_events FINAL"
         " WHERE harness = 'roo-code'"
     )[0][0]
-    assert reported == Decimal("0.081030") + Decimal("0.026565") + Decimal(
-        "0.018518"
-    ) + Decimal("0.0027") + Decimal("0.0176")
+    assert reported == sum(
+        Decimal(value)
+        for value in ("0.081030", "0.026565", "0.018518", "0.0027", "0.0176", "0.0412")
+    )
+    assert run.summary.unpriced_events == 1
     assert run.summary.bad_lines == 1
     assert "entry 6:" in run.summary.errors[0]
 
@@ -120,6 +123,12 @@ def test_roo_code_event_attribution(
     assert (first["input_tokens"], first["cache_write_5m_tokens"]) == (450, 18000)
     assert first["attributes"]["cwd"] == "/Users/li/src/billing"
     assert first["attributes"]["mode"] == "code"
+    # A condensation records only its cost, so it stays unpriced.
+    condensed = events[f"roo-code:{TASK}:1756200130000"]
+    assert condensed["cost_usd"] is None
+    assert condensed["reported_cost_usd"] == Decimal("0.0412")
+    assert condensed["attributes"]["record"] == "condense_context"
+    assert condensed["model"] == ""
     cancelled = events[f"roo-code:{TASK}:1756200090000"]
     assert cancelled["outcome"] == "cancelled"
     assert cancelled["error_type"] == "user_cancelled"
@@ -135,8 +144,9 @@ def test_roo_code_rewrite_adds_only_new(
     run_import(store, registry, storage_dir)
     messages = storage_dir / "tasks" / TASK / "ui_messages.json"
     entries = json.loads(messages.read_text())
+    placeholder = next(e for e in entries if e["ts"] == 1756200120000)
     # The placeholder request gets its usage, as Roo Code rewrites the entry.
-    entries[-1]["text"] = json.dumps(
+    placeholder["text"] = json.dumps(
         {
             "apiProtocol": "anthropic",
             "tokensIn": 23000,
@@ -153,7 +163,7 @@ def test_roo_code_rewrite_adds_only_new(
     third = run_import(store, registry, storage_dir)
 
     assert second.summary.inserted == 1
-    assert second.summary.duplicates == 4
+    assert second.summary.duplicates == 5
     assert third.summary.files_read == 0
     added = cost(
         "claude-sonnet-4-5", input=1000, cache_write=1000, cache_read=21000, output=210
@@ -162,12 +172,12 @@ def test_roo_code_rewrite_adds_only_new(
         "SELECT count(), sum(cost_usd) FROM cost_events FINAL"
         " WHERE harness = 'roo-code'"
     )[0]
-    assert (count, total) == (6, TOTAL + added)
+    assert (count, total) == (7, TOTAL + added)
     rollup = store.query(
         "SELECT sum(events), sum(cost_usd) FROM cost_rollup_15m"
         " WHERE harness = 'roo-code'"
     )[0]
-    assert rollup == (6, TOTAL + added)
+    assert rollup == (7, TOTAL + added)
 
 
 def test_roo_code_truncated_file_reported(
@@ -178,7 +188,7 @@ def test_roo_code_truncated_file_reported(
 
     run = run_import(store, registry, storage_dir)
 
-    assert run.summary.inserted == 4
+    assert run.summary.inserted == 5
     assert run.summary.bad_lines == 2
     assert any("cannot parse the task's messages" in e for e in run.summary.errors)
 

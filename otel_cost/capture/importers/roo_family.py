@@ -11,6 +11,8 @@ usage as a JSON string in ``text``: ``tokensIn``, ``tokensOut``,
 writes ``deleted_api_reqs`` (the total of requests a checkpoint restore removed
 from the array, which were still billed) and ``subagent_usage`` (the total of
 one round of subagents) in the same shape. Both are imported as events too.
+Roo Code's ``condense_context`` entries record only the cost of summarising
+the conversation; they become unpriced events that keep that cost.
 
 An entry's ``ts`` (epoch ms) never changes once written, so it keys the event.
 The model comes from the entry's ``modelInfo`` when present, else from the
@@ -56,7 +58,8 @@ UI_MESSAGES = "ui_messages.json"
 API_HISTORY = "api_conversation_history.json"
 TASK_METADATA = "task_metadata.json"
 HISTORY_ITEM = "history_item.json"
-USAGE_SAYS = ("api_req_started", "deleted_api_reqs", "subagent_usage")
+CONDENSE_SAY = "condense_context"
+USAGE_SAYS = ("api_req_started", "deleted_api_reqs", "subagent_usage", CONDENSE_SAY)
 #: Editors that host VS Code extensions, as named in their user-data directory.
 VSCODE_APPS = ("Code", "Code - Insiders", "VSCodium", "Cursor", "Windsurf")
 EXTENSION_IDS = {
@@ -219,7 +222,10 @@ class TaskHistoryImporter(Importer):
             if not _is_usage_entry(entry):
                 continue
             try:
-                event = self.entry_event(entry, task)
+                if entry.get("say") == CONDENSE_SAY:
+                    event = self.condense_event(entry, task)
+                else:
+                    event = self.entry_event(entry, task)
             except RECORD_ERRORS as exc:
                 result.bad_lines += 1
                 result.errors.append(f"entry {index}: {exc}")
@@ -253,6 +259,21 @@ class TaskHistoryImporter(Importer):
             return None
         return self._event(entry, payload, task, usage, reported)
 
+    def condense_event(
+        self, entry: Mapping[str, Any], task: TaskFiles
+    ) -> CostEvent | None:
+        """Return the event of a context condensation, None when it cost nothing.
+
+        Roo Code records only the cost of the request that summarised the
+        conversation, with no tokens or model, so the event carries the
+        extension's cost and stays unpriced.
+        """
+        condense = as_mapping(entry.get("contextCondense") or {}, "contextCondense")
+        reported = cost_usd(condense.get("cost"), "contextCondense.cost")
+        if not reported:
+            return None
+        return self._event(entry, {}, task, Usage(), reported, with_model=False)
+
     def _event(
         self,
         entry: Mapping[str, Any],
@@ -260,9 +281,10 @@ class TaskHistoryImporter(Importer):
         task: TaskFiles,
         usage: Usage,
         reported: Decimal | None,
+        with_model: bool = True,
     ) -> CostEvent:
         ts = epoch_time(entry.get("ts"), "ts")
-        model, provider = _model_and_provider(entry, task)
+        model, provider = _model_and_provider(entry, task) if with_model else ("", "")
         cancel_reason = text(payload.get("cancelReason"))
         return CostEvent(
             event_id=f"{self.name}:{task.task_id}:{entry.get('ts')}",
