@@ -6,6 +6,7 @@ import gzip
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -439,3 +440,32 @@ def test_expect_continue_is_answered(fake: FakeProvider, captured: Any) -> None:
     assert b"HTTP/1.1 200 OK" in received
     assert "expect" not in {name.lower() for name, _ in fake.received[0].headers}
     assert _events(emitter, sink)[0].usage.total_tokens == 8
+
+
+def test_client_disconnect_recorded(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    gate = threading.Event()
+    answer = wire.anthropic_sse("msg_gone", "claude-haiku-4-5", {"input_tokens": 4}, 90)
+    answer.gate = gate
+    answer.delay_s = 0.02
+    fake.add("/v1/messages", answer)
+    body = b'{"model":"claude-haiku-4-5","stream":true}'
+    request = (b"POST /anthropic/v1/messages HTTP/1.1\r\nHost: x\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body))  # fmt: skip
+    with _proxy(fake, recorder) as proxy:
+        host, port = proxy.url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=5) as connection:
+            connection.sendall(request + body)
+            received = b""
+            while b"message_start" not in received:
+                received += connection.recv(65536)
+        gate.set()
+        deadline = time.monotonic() + 5
+        while recorder.tally.requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    event = _events(emitter, sink)[0]
+    assert event.outcome == "interrupted"
+    assert event.error_type == "client_disconnected"
+    assert event.cost_status.value == "estimated"
+    # What message_start reported: 4 input x 1e-6 + 1 output x 5e-6
+    assert event.cost_usd == Decimal("0.000009")
