@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck bench clean
+.PHONY: setup run test lint typecheck bench alerts-check dashboards clean
 
 $(BIN)/otel-cost: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,14 +19,24 @@ test: setup
 	$(BIN)/pytest
 
 lint: setup
-	$(BIN)/ruff check otel_cost tests bench
-	$(BIN)/ruff format --check otel_cost tests bench
+	$(BIN)/ruff check otel_cost tests bench grafana
+	$(BIN)/ruff format --check otel_cost tests bench grafana
 
 typecheck: setup
 	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python bench/import_bench.py
+
+# Needs Debian's prometheus and prometheus-alertmanager packages.
+alerts-check:
+	promtool check rules alerts/prometheus-rules.yaml
+	promtool test rules alerts/prometheus-rules.test.yaml
+	amtool check-config alerts/alertmanager.yaml
+
+# Regenerate the dashboard JSON (and the Helm chart's copy) from grafana/build.py.
+dashboards: setup
+	$(BIN)/python grafana/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
