@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from otel_cost import config
 from otel_cost.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def _git(cwd: Path, *args: str) -> str:
 
 def _login() -> str:
     try:
-        return os.environ.get("OTEL_COST_USER") or getpass.getuser()
+        # The same variable names the actor of budget decisions.
+        return os.environ.get(config.ENV_BUDGET_ACTOR) or getpass.getuser()
     except (KeyError, OSError):
         return ""
