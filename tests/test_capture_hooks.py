@@ -12,6 +12,7 @@ import pytest
 
 from otel_cost.capture.hooks import record_hook
 from otel_cost.capture.importers.codex import CodexImporter
+from otel_cost.capture.importers.gemini import GeminiImporter
 from otel_cost.capture.sink import StoreSink
 from otel_cost.events import CostEvent
 from otel_cost.pricing.registry import PricingRegistry
@@ -20,6 +21,9 @@ from otel_cost.store import Store
 SESSION = "0b7e5a52-9c11-4d7e-8a35-6f20c1d2e3f4"
 SONNET = "claude-sonnet-4-5-20250929"
 CODEX_ROLLOUTS = Path(__file__).parent / "fixtures" / "codex" / "home" / "sessions"
+GEMINI_CHATS = (
+    Path(__file__).parent / "fixtures" / "gemini" / "home" / ".gemini" / "tmp"
+)
 
 
 def _assistant(message_id: str, ts: str, usage: dict[str, int]) -> str:
@@ -156,3 +160,19 @@ def test_hook_reads_codex_rollout(store: Store, registry: PricingRegistry) -> No
     assert set(rows) == {event.event_id for event in expected}
     again = record_hook("codex", payload, StoreSink, registry)
     assert again.events == 0
+
+
+def test_hook_whole_file_session_once(
+    store: Store, registry: PricingRegistry, tmp_path: Path
+) -> None:
+    # Older Gemini CLI sessions are one JSON document rewritten on every turn.
+    source = next(GEMINI_CHATS.rglob("session-*.json"))
+    transcript = tmp_path / source.name
+    transcript.write_bytes(source.read_bytes())
+    expected = GeminiImporter().parse(transcript, 0, {}).events
+    assert expected
+    payload = {"session_id": "g", "transcript_path": str(transcript),
+               "hook_event_name": "AfterModel"}  # fmt: skip
+    assert record_hook("gemini", payload, StoreSink, registry).events == len(expected)
+    assert record_hook("gemini-cli", payload, StoreSink, registry).events == 0
+    assert set(_stored(store)) == {event.event_id for event in expected}

@@ -211,6 +211,8 @@ def test_sse_parser_line_endings() -> None:
     [
         (Provider.ANTHROPIC, "/v1/messages", WireFormat.ANTHROPIC_MESSAGES),
         (Provider.ANTHROPIC, "/v1/messages/count_tokens", None),
+        (Provider.ANTHROPIC, "/v1/messages?beta=true", WireFormat.ANTHROPIC_MESSAGES),
+        (Provider.ANTHROPIC, "/v1/messages/batches", None),
         (Provider.OPENAI, "/v1/chat/completions", WireFormat.OPENAI_CHAT),
         (Provider.OPENAI, "/openai/v1/responses?x=1", WireFormat.OPENAI_RESPONSES),
         (Provider.OPENAI, "/v1/embeddings", None),
