@@ -118,19 +118,16 @@ def test_posted_events_and_queries(store, registry):
 def test_posted_event_errors_name_fields(store, registry):
     bad = [
         event("ok1", 1),
-        {"event_id": "x", "harness": "h"},
+        {"event_id": "x", "harness": "h", "source": "hook"},
         event("bad-usage", 1, usage={"tokens_in": 5}),
         event("bad-time", 1, ts="yesterday"),
         event("bad-cost", 1, reported_cost_usd="cheap"),
         event(
-            "anthropic",
+            "estimated",
             1,
-            usage_format="anthropic",
-            usage={
-                "input_tokens": 10,
-                "cache_read_input_tokens": 100,
-                "output_tokens": 1,
-            },
+            cost_status="estimated",
+            schema_version=1,
+            usage={"input": 10, "cache_read": 100, "output": 1},
         ),
     ]
     with serving(store, registry) as service, client() as http:
@@ -145,17 +142,20 @@ def test_posted_event_errors_name_fields(store, registry):
     assert body["accepted"] == 2
     assert body["rejected"] == 4
     errors = {item["index"]: item["error"] for item in body["errors"]}
-    assert errors[1] == "ts is required"
-    assert "unknown usage category 'tokens_in'" in errors[2]
-    assert "ts 'yesterday' is not an ISO 8601 time" in errors[3]
-    assert "reported_cost_usd must be a number of USD" in errors[4]
+    assert (
+        errors[1] == "invalid cost event field '(event)': 'ts' is a required property"
+    )
+    assert "('tokens_in' was unexpected)" in errors[2]
+    assert errors[3] == "invalid cost event field 'ts': 'yesterday' is not ISO 8601"
+    assert errors[4].startswith("invalid cost event field 'reported_cost_usd'")
     assert not_json.status_code == 400
     assert all_bad.status_code == 400
     row = store.query_dicts(
-        "SELECT * FROM cost_events FINAL WHERE event_id = 'anthropic'"
+        "SELECT * FROM cost_events FINAL WHERE event_id = 'estimated'"
     )[0]
     # 10 x 3e-6 + 100 x 3e-7 + 1 x 1.5e-5
     assert row["cost_usd"] == Decimal("0.000075")
+    assert row["cost_status"] == "estimated"
 
 
 def test_bad_query_parameters_answer_400(store, registry):
@@ -360,3 +360,27 @@ def test_service_client_queries(store, registry):
     assert summary["groups"][0]["cost_usd"] == "0.0045"
     with pytest.raises(ServiceError, match="cannot reach otel-cost serve"):
         ServiceClient(service.urls["api_url"], token="tok", timeout_s=2).get("/healthz")
+
+
+def test_sink_wire_format_accepted(store, registry):
+    from otel_cost.events import CostEvent, TokenCategory, Usage
+    from otel_cost.events_json import event_to_json
+
+    sent = CostEvent(
+        event_id="proxy:msg_1",
+        ts=datetime(2026, 8, 20, 10, tzinfo=UTC),
+        harness="codex",
+        source="proxy",
+        model="gpt-4o",
+        provider="openai",
+        usage=Usage(tokens={TokenCategory.INPUT: 1000, TokenCategory.OUTPUT: 10}),
+        reported_cost_usd=Decimal("0.0026"),
+    )
+    with serving(store, registry) as service, client() as http:
+        reply = post_events(http, service, [event_to_json(sent)])
+    assert reply.json() == {"accepted": 1, "rejected": 0, "errors": []}
+    row = store.query_dicts("SELECT * FROM cost_events FINAL")[0]
+    # 1000 x 2.5e-6 + 10 x 1e-5
+    assert row["cost_usd"] == Decimal("0.0026")
+    assert row["reported_cost_usd"] == Decimal("0.0026")
+    assert row["source"] == "proxy"
