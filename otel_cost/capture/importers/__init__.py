@@ -17,9 +17,9 @@ IMPORTER_CLASSES: dict[str, str] = {
     "kilo-code": "otel_cost.capture.importers.roo_family:KiloCodeImporter",
     "qwen-code": "otel_cost.capture.importers.qwen:QwenCodeImporter",
     "goose": "otel_cost.capture.importers.goose:GooseImporter",
+    "copilot": "otel_cost.capture.importers.copilot:CopilotImporter",
     "zed": "otel_cost.capture.importers.zed:ZedImporter",
     "cursor": "otel_cost.capture.importers.cursor:CursorImporter",
-    "copilot": "otel_cost.capture.importers.copilot:CopilotImporter",
 }
 
 

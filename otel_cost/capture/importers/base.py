@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 
 # A file whose first bytes change was rewritten, not appended to.
 FINGERPRINT_BYTES = 4096
+# SQLite files: their header changes on every commit, so importers keep a row
+# watermark in their state instead of a byte offset.
+DATABASE_SUFFIXES = frozenset({".db", ".sqlite", ".sqlite3", ".vscdb"})
 
 
 @dataclass
@@ -74,6 +77,10 @@ class Importer(ABC):
     def is_whole_file(self, path: Path) -> bool:
         """Return True when ``path`` is rewritten whole rather than appended to."""
         return self.whole_file
+
+    def is_database(self, path: Path) -> bool:
+        """Return True when ``path`` is a SQLite database read by row watermark."""
+        return path.suffix in DATABASE_SUFFIXES
 
     def sort_key(self, path: Path) -> tuple[int, str]:
         """Order files so originals come before the files that copy them."""

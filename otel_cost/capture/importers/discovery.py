@@ -153,9 +153,6 @@ def sqlite_signature(path: Path) -> tuple[int, int]:
 
     In WAL mode a commit only appends to the ``-wal`` file, so the main file's
     own size and time stay the same until a checkpoint. This adds both files.
-
-    NOTE: the import runner still compares the main file's size and time only,
-    so a commit that sits in the WAL is imported after the next checkpoint.
     """
     size, mtime_ns = 0, 0
     for candidate in (path, path.with_name(path.name + "-wal")):

@@ -18,6 +18,7 @@ from otel_cost.capture.importers.base import (
     fingerprint,
     same_prefix,
 )
+from otel_cost.capture.importers.discovery import sqlite_signature
 from otel_cost.events import CostEvent
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store.connection import Store
@@ -108,24 +109,23 @@ class ImportRun:
                     yield resolved
 
     def _import_file(self, path: Path, previous: FileState | None) -> None:
+        database = self.importer.is_database(path)
         try:
-            stat = path.stat()
+            size, mtime_ns = sqlite_signature(path) if database else _signature(path)
             head = fingerprint(path)
         except OSError as exc:
             self._error(f"{path}: cannot read: {exc.strerror}")
             return
-        if (
-            previous
-            and previous.size == stat.st_size
-            and previous.mtime_ns == stat.st_mtime_ns
-        ):
+        if previous and previous.size == size and previous.mtime_ns == mtime_ns:
             return
         start, state = 0, {}
-        appended = (
-            previous is not None
-            and not self.importer.is_whole_file(path)
-            and stat.st_size >= previous.offset
-            and same_prefix(path, previous.fingerprint)
+        appended = previous is not None and (
+            database
+            or (
+                not self.importer.is_whole_file(path)
+                and size >= previous.offset
+                and same_prefix(path, previous.fingerprint)
+            )
         )
         if appended and previous is not None:
             start, state = previous.offset, dict(previous.state)
@@ -144,8 +144,8 @@ class ImportRun:
         self._pending_states.append(
             FileState(
                 path=str(path),
-                size=stat.st_size,
-                mtime_ns=stat.st_mtime_ns,
+                size=size,
+                mtime_ns=mtime_ns,
                 fingerprint=head,
                 offset=result.offset,
                 state=result.state,
@@ -179,6 +179,11 @@ class ImportRun:
     def _error(self, message: str) -> None:
         logger.info("import %s: %s", self.importer.name, message)
         self.summary.errors.append(message)
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
 
 
 def load_progress(store: Store, importer: str) -> dict[str, FileState]:
