@@ -157,3 +157,12 @@ def test_fast_mode_multiplies_rates(registry: PricingRegistry) -> None:
     base = 100 * D("0.000005") + 10 * D("0.000025") + D("0.01")
     assert quote.priced.total_usd == base * factor
     assert factor == D("6.0")
+
+
+def test_session_totals_skip_tiers(registry: PricingRegistry) -> None:
+    # A session total of 300k input tokens is many requests, not one long one.
+    usage = Usage(tokens={T.INPUT: 300_000})
+    quote = registry.quote("claude-sonnet-4-5", usage, AT, single_request=False)
+    assert quote.priced is not None
+    assert quote.priced.total_usd == 300_000 * D("0.000003")
+    assert quote.priced.tier_threshold is None

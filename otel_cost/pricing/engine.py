@@ -78,14 +78,25 @@ class PricedUsage:
 
 
 def price_usage(
-    rates: ModelRates, usage: Usage, service_tier: str = "", speed: str = ""
+    rates: ModelRates,
+    usage: Usage,
+    service_tier: str = "",
+    speed: str = "",
+    single_request: bool = True,
 ) -> PricedUsage:
-    """Price every non-zero category of ``usage`` with ``rates``."""
+    """Price every non-zero category of ``usage`` with ``rates``.
+
+    ``single_request`` is False for totals that sum many requests (a whole
+    session): their prompt size says nothing about any one request, so the
+    long-context tiers are not applied.
+    """
     suffix = service_tier_suffix(service_tier)
     factor = (
         rates.multipliers.get("fast", Decimal(1)) if speed == "fast" else Decimal(1)
     )
-    threshold = applicable_threshold(rates, usage.prompt_tokens)
+    threshold = (
+        applicable_threshold(rates, usage.prompt_tokens) if single_request else None
+    )
     tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""
     lines: list[CostLine] = []
     missing: list[str] = []

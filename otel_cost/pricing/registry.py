@@ -76,14 +76,15 @@ class PricingRegistry:
         ts: datetime,
         service_tier: str = "",
         speed: str = "",
+        single_request: bool = True,
     ) -> Quote:
-        """Price one request with the card in force at its timestamp."""
+        """Price one request (or a summed total) with the card in force at ``ts``."""
         card = self.card_at(ts)
         resolved = resolve_model(model, lambda key: key in card.models)
         if resolved is None:
             return Quote(model, None, card.version, None)
         rates: ModelRates = card.models[resolved]
-        priced = price_usage(rates, usage, service_tier, speed)
+        priced = price_usage(rates, usage, service_tier, speed, single_request)
         return Quote(model, resolved, card.version, priced)
 
     def price_event(self, event: CostEvent) -> CostEvent:
@@ -94,6 +95,7 @@ class PricingRegistry:
             event.ts,
             event.service_tier,
             event.attributes.get("speed", ""),
+            single_request=event.attributes.get("granularity") != "session",
         )
         event.resolved_model = quote.resolved_model or ""
         event.pricing_version = quote.pricing_version

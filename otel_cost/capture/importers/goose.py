@@ -170,10 +170,8 @@ def session_event(row: Mapping[str, Any]) -> CostEvent | None:
         model_requested=model,
         model=model,
         project=project_name(directory),
-        # NOTE: the pricing engine moves a request to long-context rates when
-        # its prompt passes the card's threshold (200k tokens for Claude Sonnet
-        # 4.5). A session total past it is priced that way although no single
-        # request may have been that long, which overstates the estimate.
+        # The "granularity: session" attribute tells the pricing engine not to
+        # apply long-context tiers to a total of many requests.
         usage=usage,
         attributes=_attributes(row, directory),
         reported_cost_usd=cost_usd(row.get("accumulated_cost"), "accumulated_cost"),
