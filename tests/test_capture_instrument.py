@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
 import sys
+import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -351,3 +355,26 @@ def test_instrument_child_sees_proxy(store: Store, tmp_path: Path) -> None:
     assert seen["OPENAI_BASE_URL"] == proxy_url + "/openai"
     assert seen["GOOGLE_GEMINI_BASE_URL"] == proxy_url + "/gemini"
     assert seen["OTEL_COST_SESSION_ID"] == "s-env"
+
+
+def test_instrument_forwards_sigterm(store: Store, tmp_path: Path) -> None:
+    ready = tmp_path / "ready"
+    script = (
+        "import pathlib, sys, time; pathlib.Path(sys.argv[1]).write_text('up'); "
+        "time.sleep(30)"
+    )
+
+    def terminate_when_ready() -> None:
+        deadline = time.monotonic() + 10
+        while not ready.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_when_ready)
+    killer.start()
+    args = ["instrument", "--", sys.executable, "-c", script, str(ready)]
+    result = CliRunner().invoke(cli, args)
+    killer.join()
+    # The child died of the forwarded SIGTERM: 128 + 15.
+    assert result.exit_code == 143
+    assert "exit code 143" in result.output

@@ -33,6 +33,9 @@ KNOWN_HARNESSES = {"claude": "claude-code", "codex": "codex", "gemini": "gemini"
 #: agent's LLM requests, so its own request and cost telemetry must not count.
 CAPTURE_MARKER = "otel_cost.capture"
 COMMAND_NOT_FOUND = 127
+#: Signals sent to the wrapper alone (by ``kill`` or a closing terminal). The
+#: wrapper passes them on, so the agent stops too and the summary is written.
+FORWARDED_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 def harness_for(command: Sequence[str]) -> str:
@@ -147,21 +150,30 @@ def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
     except PermissionError:
         print(f"otel-cost: permission denied: {command[0]}", file=sys.stderr)
         return COMMAND_NOT_FOUND - 1
-    with _interrupts_to_child():
+    with _signals_to_child(child):
         returncode = child.wait()
     return exit_status(returncode)
 
 
 @contextmanager
-def _interrupts_to_child() -> Iterator[None]:
-    # Ctrl-C reaches the whole foreground process group: the agent decides
-    # what it means, and the wrapper waits to write the summary.
+def _signals_to_child(child: subprocess.Popen[bytes]) -> Iterator[None]:
+    # Ctrl-C reaches the whole foreground process group, so the agent decides
+    # what it means and the wrapper only waits to write the summary.
+    def forward(signum: int, frame: object) -> None:
+        child.send_signal(signum)
+
+    handlers: dict[signal.Signals, Any] = {signal.SIGINT: signal.SIG_IGN}
+    handlers.update({signum: forward for signum in FORWARDED_SIGNALS})
     try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = {
+            signum: signal.signal(signum, handler)
+            for signum, handler in handlers.items()
+        }
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
