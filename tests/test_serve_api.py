@@ -384,3 +384,60 @@ def test_sink_wire_format_accepted(store, registry):
     assert row["cost_usd"] == Decimal("0.0026")
     assert row["reported_cost_usd"] == Decimal("0.0026")
     assert row["source"] == "proxy"
+
+
+def test_budget_gate_endpoint(store, registry):
+    from otel_cost.budgets.actions import Action, ActionKind
+    from otel_cost.budgets.envelopes import (
+        Envelope,
+        Scope,
+        budgets_path,
+        save_envelopes,
+    )
+
+    save_envelopes(
+        budgets_path(),
+        [
+            Envelope(
+                "dev", Scope.SESSION, Decimal("0.01"), match={"harness": "claude-code"}
+            )
+        ],
+    )
+    calls = [
+        event(
+            f"g{minute}",
+            1 - minute / 60,
+            session_id="s1",
+            project="web",
+            usage={"input": 1000, "cache_read": 9000, "output": output},
+        )
+        for minute, output in ((1, 400), (2, 600))
+    ]
+    action = Action(
+        ActionKind.FILE_READ,
+        "claude-code",
+        "s1",
+        cwd="/src/web",
+        added_tokens=2000,
+        label="reading big.json",
+    )
+    with serving(store, registry) as service, client() as http:
+        post_events(http, service, calls)
+        reply = http.post(
+            f"{service.urls['api_url']}/api/v1/budgets/gate",
+            content=orjson.dumps(action.to_dict()),
+            headers={"Content-Type": "application/json"},
+        )
+        bad = http.post(
+            f"{service.urls['api_url']}/api/v1/budgets/gate",
+            content=b'{"kind": "teleport"}',
+            headers={"Content-Type": "application/json"},
+        )
+    decision = reply.json()
+    assert reply.status_code == 200
+    assert decision["verdict"] == "deny"
+    # 10,000 cached context x 3e-7 + 2,000 new input x 3e-6 + 500 output x 1.5e-5
+    assert decision["estimate_usd"] == "0.0165"
+    assert decision["envelopes"][0]["envelope"] == "dev"
+    assert bad.status_code == 400
+    assert "invalid gate action" in bad.json()["error"]

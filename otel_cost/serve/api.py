@@ -6,6 +6,7 @@ is configured. Money is returned as decimal strings, times as ISO 8601 UTC.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import re
 from datetime import UTC, datetime
@@ -29,6 +30,10 @@ from otel_cost.serve.pipeline import (
 logger = logging.getLogger(__name__)
 
 MAX_EVENTS_BODY_BYTES = 16 * 2**20
+MAX_GATE_BODY_BYTES = 2**20
+GATE_PATH = "/api/v1/budgets/gate"
+#: Module and function that decide budget gates, when the budgets package exists.
+GATE_MODULE, GATE_FUNCTION = "otel_cost.budgets.hookrun", "gate_endpoint"
 SESSION_EVENTS = re.compile(r"^/api/v1/sessions/([^/]+)/events$")
 PUBLIC_PATHS = ("/healthz", "/readyz")
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -65,11 +70,12 @@ class ApiHandler(Handler):
         path = urlsplit(self.path).path
         if not self._token_ok():
             return
-        if path != "/api/v1/events":
+        handlers = {"/api/v1/events": self._post_events, GATE_PATH: self._post_gate}
+        if path not in handlers:
             self.send_json(404, {"error": f"no POST endpoint at {path!r}"})
             return
         try:
-            self._post_events()
+            handlers[path]()
         except BodyError as exc:
             self.close_connection = True
             headers = {"Retry-After": "5"} if exc.status == 429 else None
@@ -145,6 +151,29 @@ class ApiHandler(Handler):
         with self.state.body_budget.reserve(length):
             self._handle_events(self.read_body(length))
 
+    def _post_gate(self) -> None:
+        gate = _gate_function()
+        if gate is None:
+            self.send_json(
+                404, {"error": "budget gates are not installed in this build"}
+            )
+            return
+        body = self.read_body(self.body_length(MAX_GATE_BODY_BYTES))
+        try:
+            action = orjson.loads(body)
+            if not isinstance(action, dict):
+                raise ValueError(f"expected a JSON object, got {type(action).__name__}")
+            with self.state.reader() as store:
+                decision = gate(store, self.state.registry, action)
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
+            self.send_json(400, {"error": f"invalid gate action: {exc}"})
+            return
+        except Exception as exc:  # noqa: BLE001 - report the store failure, keep serving
+            logger.warning("budget gate failed: %s", exc)
+            self.send_json(503, {"error": f"the budget gate cannot decide now: {exc}"})
+            return
+        self.send_json(200, decision)
+
     def _handle_events(self, body: bytes) -> None:
         try:
             raw_events = parse_body(orjson.loads(body))
@@ -196,3 +225,13 @@ def _range(scope: queries.Scope) -> dict[str, Any]:
         "until": queries.iso(scope.until),
         "filters": scope.filters,
     }
+
+
+def _gate_function() -> Any:
+    try:
+        module = importlib.import_module(GATE_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and GATE_MODULE.startswith(exc.name):
+            return None
+        raise
+    return getattr(module, GATE_FUNCTION, None)
