@@ -214,6 +214,8 @@ def test_metrics_cost_and_self_counters(store, registry):
     assert 'otel_cost_serve_written_events_total{result="inserted"} 3' in text
     assert "otel_cost_serve_write_duration_seconds_count 2" in text
     assert "otel_cost_serve_store_up 1" in text
+    # The budget module's lines (when installed) were read without error.
+    assert "otel_cost_serve_metrics_store_read_ok 1" in text
 
 
 def test_token_required_off_loopback(store, registry):
@@ -428,6 +430,7 @@ def test_budget_gate_endpoint(store, registry):
             content=orjson.dumps(action.to_dict()),
             headers={"Content-Type": "application/json"},
         )
+        page = http.get(f"{service.urls['api_url']}/metrics").text
         bad = http.post(
             f"{service.urls['api_url']}/api/v1/budgets/gate",
             content=b'{"kind": "teleport"}',
@@ -441,3 +444,5 @@ def test_budget_gate_endpoint(store, registry):
     assert decision["envelopes"][0]["envelope"] == "dev"
     assert bad.status_code == 400
     assert "invalid gate action" in bad.json()["error"]
+    assert "# TYPE otel_cost_budget_spent_usd" in page
+    assert 'envelope="dev"' in page
