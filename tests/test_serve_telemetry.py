@@ -319,3 +319,32 @@ def test_claude_code_json_export_fixture(store, registry):
     assert tool["tool_name"] == "Read"
     assert tool["latency_ms"] == 35
     assert tool["outcome"] == "ok"
+
+
+def test_proxied_requests_skipped_tools_kept(store, registry):
+    resource = {**CLAUDE, "otel_cost.capture": "proxy", "otel_cost.project": "shop"}
+    request = log_record(
+        {
+            "event.name": "api_request",
+            "model": "claude-sonnet-4-5",
+            "input_tokens": "10",
+            "output_tokens": "1",
+            "request_id": "r1",
+        }
+    )
+    request.body.string_value = "claude_code.api_request"
+    tool = log_record(
+        {
+            "event.name": "tool_result",
+            "tool_name": "Edit",
+            "tool_use_id": "toolu_9",
+            "success": "true",
+            "duration_ms": "12",
+        }
+    )
+    tool.body.string_value = "claude_code.tool_result"
+    with serving(store, registry) as service, client() as http:
+        post(http, service, "/v1/logs", log_request([request, tool], resource))
+    rows = events_by_id(store)
+    assert list(rows) == ["claude-code:tool:toolu_9"]
+    assert rows["claude-code:tool:toolu_9"]["project"] == "shop"

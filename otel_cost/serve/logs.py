@@ -86,6 +86,10 @@ def log_to_event(
     if handler is None or (name == SEMCONV_DETAILS and harness == "gemini-cli"):
         # Gemini CLI reports each call twice; gemini_cli.api_response is used.
         return None
+    if name in PROXIED_EVENTS and resource.attributes.get(CAPTURE_MARKER) == "proxy":
+        # ``otel-cost instrument`` records these requests at its proxy and
+        # marks the agent's resource, so the agent's own copy is skipped.
+        return None
     try:
         event = handler(record, attrs, harness)
     except (UsageFormatError, attribution.InvalidAttributeError) as exc:
@@ -328,6 +332,9 @@ def _milliseconds(value: Any) -> int:
 
 
 SEMCONV_DETAILS = "gen_ai.client.inference.operation.details"
+#: Resource attribute set by ``otel-cost instrument`` on the agents it wraps.
+CAPTURE_MARKER = "otel_cost.capture"
+PROXIED_EVENTS = ("claude_code.api_request",)
 HARNESS_EVENT_PREFIXES = {
     "claude-code": "claude_code.",
     "codex": "codex.",
