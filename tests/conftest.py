@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from otel_cost import config
 from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.store import Store, open_store
 
@@ -30,16 +31,14 @@ def isolated_dirs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine_dsn: str
 ) -> None:
     """Keep every test away from the real home, data directory and agent files."""
+    # Every variable otel-cost reads is cleared first, so that no test sees
+    # the developer's own agent history, store or upstreams.
+    for name in dir(config):
+        if name.startswith("ENV_"):
+            monkeypatch.delenv(getattr(config, name), raising=False)
     monkeypatch.setenv("OTEL_COST_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("OTEL_COST_CLICKHOUSE_URL", engine_dsn)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    for name in (
-        "CLAUDE_CONFIG_DIR",
-        "CODEX_HOME",
-        "GEMINI_CLI_HOME",
-        "OTEL_COST_PRICING_FILE",
-    ):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
