@@ -6,7 +6,6 @@ import gzip
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -460,12 +459,42 @@ def test_client_disconnect_recorded(fake: FakeProvider, captured: Any) -> None:
             while b"message_start" not in received:
                 received += connection.recv(65536)
         gate.set()
-        deadline = time.monotonic() + 5
-        while recorder.tally.requests == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+    # Leaving the block stops the proxy, which waits for the stream to end.
     event = _events(emitter, sink)[0]
     assert event.outcome == "interrupted"
     assert event.error_type == "client_disconnected"
     assert event.cost_status.value == "estimated"
     # What message_start reported: 4 input x 1e-6 + 1 output x 5e-6
     assert event.cost_usd == Decimal("0.000009")
+
+
+def test_stop_drains_open_streams(fake: FakeProvider, captured: Any) -> None:
+    recorder, sink, emitter = captured
+    gate = threading.Event()
+    answer = wire.anthropic_sse("msg_late", "claude-haiku-4-5", {"input_tokens": 6}, 2)
+    answer.gate = gate
+    fake.add("/v1/messages", answer)
+    proxy = _proxy(fake, recorder)
+    proxy.start()
+    received: list[bytes] = []
+
+    def stream() -> None:
+        with httpx.stream(
+            "POST",
+            proxy.url + "/anthropic/v1/messages",
+            json={"model": "claude-haiku-4-5", "stream": True},
+        ) as response:
+            received.extend(response.iter_raw())
+
+    client = threading.Thread(target=stream)
+    client.start()
+    while not fake.received:  # the request is in flight upstream
+        gate.wait(0.01)
+    threading.Timer(0.3, gate.set).start()
+    proxy.stop()
+    client.join()
+    assert b"".join(received) == answer.body
+    event = _events(emitter, sink)[0]
+    assert event.outcome == "ok"
+    # 6 input x 1e-6 + 2 output x 5e-6
+    assert event.cost_usd == Decimal("0.000016")

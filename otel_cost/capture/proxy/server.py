@@ -43,6 +43,9 @@ READ_TIMEOUT_S = 900.0
 REQUEST_ID_HEADERS = ("request-id", "x-request-id")
 NO_BODY_STATUSES = frozenset({204, 304})
 NO_DELAY = (socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+#: How long `ProxyServer.stop` waits for requests in flight, such as a stream
+#: whose agent exited, to end and be recorded.
+DRAIN_TIMEOUT_S = 5.0
 
 
 class ProxyServer:
@@ -74,6 +77,8 @@ class ProxyServer:
         bound_port = self._httpd.server_address[1]
         self.url = f"http://{host}:{bound_port}"
         self._thread: threading.Thread | None = None
+        self._active = 0
+        self._idle = threading.Condition()
 
     def start(self) -> None:
         """Serve on a background thread."""
@@ -86,14 +91,35 @@ class ProxyServer:
         self._thread.start()
         logger.debug("proxy listening on %s", self.url)
 
-    def stop(self) -> None:
-        """Stop accepting requests and close upstream connections."""
+    def stop(self, drain_timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Stop accepting requests, let requests in flight end, close connections.
+
+        Requests still running after ``drain_timeout_s`` are cut off unrecorded.
+        """
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
             self._thread = None
+        self._drain(drain_timeout_s)
         self._httpd.server_close()
         self.client.close()
+
+    def _drain(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        with self._idle:
+            while self._active and time.monotonic() < deadline:
+                self._idle.wait(deadline - time.monotonic())
+            if self._active:
+                logger.warning(
+                    "%d proxied requests still running at exit", self._active
+                )
+
+    def track(self, delta: int) -> None:
+        """Count a request in (+1) or out (-1) of flight."""
+        with self._idle:
+            self._active += delta
+            if not self._active:
+                self._idle.notify_all()
 
     def __enter__(self) -> ProxyServer:
         self.start()
@@ -150,7 +176,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             provider, self.command, upstream_url.split("://", 1)[1]
         )
         session = _Session(self, proxy, endpoint, body, upstream_url)
-        session.run()
+        proxy.track(+1)
+        try:
+            session.run()
+        finally:
+            proxy.track(-1)
         logger.debug(
             "%s %s -> %d in %d ms", self.command, path_only, session.exchange_status,
             session.latency_ms,
