@@ -145,10 +145,16 @@ def run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
     try:
         child = subprocess.Popen(list(command), env=dict(env))
     except FileNotFoundError:
-        print(f"otel-cost: command not found: {command[0]}", file=sys.stderr)
+        print(
+            f"otel-cost: command not found: {command[0]} (check the name and PATH)",
+            file=sys.stderr,
+        )
         return COMMAND_NOT_FOUND
     except PermissionError:
-        print(f"otel-cost: permission denied: {command[0]}", file=sys.stderr)
+        print(
+            f"otel-cost: permission denied: {command[0]} (is it executable?)",
+            file=sys.stderr,
+        )
         return COMMAND_NOT_FOUND - 1
     with _signals_to_child(child):
         returncode = child.wait()
