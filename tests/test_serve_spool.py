@@ -337,3 +337,17 @@ def test_unreachable_server_store_spools(registry, tmp_path):
         in summary.json()["error"]
     )
     assert len(list((tmp_path / "spool").glob("*.spool"))) == 1
+
+
+def test_default_spool_per_store(store, registry):
+    from otel_cost.serve.service import default_spool_dir
+
+    first = default_spool_dir("chdb:///data/a", "otel_cost")
+    assert first == default_spool_dir("chdb:///data/a", "otel_cost")
+    assert first != default_spool_dir("chdb:///data/b", "otel_cost")
+    assert first != default_spool_dir("chdb:///data/a", "other")
+    assert first.name.startswith("otel_cost-")
+    with serving(store, registry) as service:
+        assert service.pipeline.spool.directory == default_spool_dir(
+            store.dsn, store.database
+        )

@@ -92,7 +92,7 @@ def _host_port(value: str | None, name: str) -> tuple[str, int] | None:
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
     help="Directory of the disk spool used while the store is down "
-    "[default: <data dir>/spool].",
+    "[default: <data dir>/spool/<database>-<store hash>].",
 )
 @click.option(
     "--token-env",

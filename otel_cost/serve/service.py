@@ -17,6 +17,7 @@ import grpc  # type: ignore[import-untyped]
 
 from otel_cost import config
 from otel_cost.errors import ConfigError, StoreError
+from otel_cost.events import stable_id
 from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.serve import discovery, metrics
 from otel_cost.serve.api import ApiHandler
@@ -98,7 +99,7 @@ class Service:
         self.auth = BearerAuth(settings.token)
         self.body_budget = BodyBudget(settings.max_body_bytes_in_flight)
         self.self_metrics = SelfMetrics()
-        spool_dir = settings.spool_dir or config.data_dir() / "spool"
+        spool_dir = settings.spool_dir or default_spool_dir(self.dsn, self.database)
         self.pipeline = WritePipeline(
             self._open_store,
             settings.write,
@@ -227,6 +228,12 @@ class Service:
         thread.start()
         self._servers.append(server)
         return server
+
+
+def default_spool_dir(dsn: str, database: str) -> Path:
+    """Return the spool directory of one store, so no store replays another's events."""
+    key = stable_id(_redacted_dsn(dsn), database)[:12]
+    return config.data_dir() / "spool" / f"{database}-{key}"
 
 
 def _url(host: str, port: int) -> str:
