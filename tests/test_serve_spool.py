@@ -8,6 +8,7 @@ import time
 from decimal import Decimal
 
 import grpc
+import pytest
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from serve_support import client, serving, span, totals, trace_request
@@ -351,3 +352,16 @@ def test_default_spool_per_store(store, registry):
         assert service.pipeline.spool.directory == default_spool_dir(
             store.dsn, store.database
         )
+
+
+def test_spool_of_other_store_rejected(store, registry, tmp_path):
+    from otel_cost.errors import ConfigError
+    from otel_cost.serve.service import ServeConfig, Service
+
+    with serving(store, registry, spool_dir=tmp_path / "spool"):
+        pass
+    other = ServeConfig(
+        dsn=store.dsn, database="another_db", spool_dir=tmp_path / "spool"
+    )
+    with pytest.raises(ConfigError, match="contains events for .* database 'test_"):
+        Service(other, registry)

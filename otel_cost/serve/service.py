@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
+import orjson
 
 from otel_cost import config
 from otel_cost.errors import ConfigError, StoreError
@@ -43,6 +44,7 @@ DEFAULT_GRPC_PORT = 4317
 DEFAULT_HTTP_PORT = 4318
 DEFAULT_API_PORT = 8787
 STOP_GRACE_S = 10.0
+SPOOL_OWNER_FILE = "store.json"
 
 
 @dataclass
@@ -100,6 +102,7 @@ class Service:
         self.body_budget = BodyBudget(settings.max_body_bytes_in_flight)
         self.self_metrics = SelfMetrics()
         spool_dir = settings.spool_dir or default_spool_dir(self.dsn, self.database)
+        claim_spool(spool_dir, self.dsn, self.database)
         self.pipeline = WritePipeline(
             self._open_store,
             settings.write,
@@ -234,6 +237,23 @@ def default_spool_dir(dsn: str, database: str) -> Path:
     """Return the spool directory of one store, so no store replays another's events."""
     key = stable_id(_redacted_dsn(dsn), database)[:12]
     return config.data_dir() / "spool" / f"{database}-{key}"
+
+
+def claim_spool(directory: Path, dsn: str, database: str) -> None:
+    """Mark a spool directory as this store's, or raise if another store owns it."""
+    owner = {"dsn": _redacted_dsn(dsn), "database": database}
+    marker = directory / SPOOL_OWNER_FILE
+    if marker.exists():
+        found = orjson.loads(marker.read_bytes())
+        if found != owner:
+            raise ConfigError(
+                f"the spool directory {str(directory)!r} contains events for "
+                f"{found.get('dsn')!r} database {found.get('database')!r}, not for "
+                f"{owner['dsn']!r} database {database!r}; pass another --spool-dir"
+            )
+        return
+    directory.mkdir(parents=True, exist_ok=True)
+    marker.write_bytes(orjson.dumps(owner))
 
 
 def _url(host: str, port: int) -> str:
