@@ -222,7 +222,8 @@ def _event_id(
     # The transcript importer keys Claude Code responses by message id.
     # NOTE: Claude Code's api_request log event has the request id but not the
     # message id, so a request exported both as this span and as that event
-    # is stored twice. Export either Claude Code traces or its logs, not both.
+    # is stored twice. Codex's responses span and its response.completed log
+    # event share no id either. Export either an agent's traces or its logs.
     response_id = text(attrs.get("gen_ai.response.id"))
     if harness == "claude-code" and response_id:
         return f"{harness}:{response_id}"
