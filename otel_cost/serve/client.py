@@ -1,6 +1,6 @@
 """A small client of a running service's REST API, for other commands.
 
-Commands that need the embedded store while ``otel-cost serve`` holds it call
+Commands that need the embedded store while ``otel-cost serve`` has it open call
 `running_service` and then query through this client.
 """
 
