@@ -101,6 +101,8 @@ class Handler(BaseHTTPRequestHandler):
     """Base handler: quiet access log, size-limited bodies, JSON replies."""
 
     protocol_version = "HTTP/1.1"
+    #: Seconds a connection may stay silent, so stalled clients free their thread.
+    timeout = 60
     server_version = "otel-cost"
     sys_version = ""
 
