@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck bench alerts-check dashboards clean
+.PHONY: setup run test lint typecheck bench bench-proxy bench-sdk alerts-check dashboards clean
 
 $(BIN)/otel-cost: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ typecheck: setup
 
 bench: setup
 	$(BIN)/python bench/import_bench.py
+
+bench-proxy: setup
+	$(BIN)/python -m otel_cost.capture.proxy.bench
+
+bench-sdk: setup
+	$(BIN)/python -m otel_cost.sdk.bench
 
 # Needs Debian's prometheus and prometheus-alertmanager packages.
 alerts-check:

@@ -225,7 +225,11 @@ def test_install_keeps_existing_hooks(tmp_path: Path) -> None:
     }
     path.write_text(json.dumps(existing))  # fmt: skip
 
-    assert install_hooks("claude-code", path) == ["PreToolUse", "UserPromptSubmit"]
+    assert install_hooks("claude-code", path) == [
+        "PreToolUse",
+        "UserPromptSubmit",
+        "Stop",
+    ]
     assert install_hooks("claude-code", path) == []
 
     settings = json.loads(path.read_text())
@@ -239,7 +243,11 @@ def test_install_keeps_existing_hooks(tmp_path: Path) -> None:
     prompt_handler = settings["hooks"]["UserPromptSubmit"][0]["hooks"][0]
     assert prompt_handler["command"].endswith("claude-code userpromptsubmit")
 
-    assert uninstall_hooks("claude-code", path) == ["PreToolUse", "UserPromptSubmit"]
+    assert sorted(uninstall_hooks("claude-code", path)) == [
+        "PreToolUse",
+        "Stop",
+        "UserPromptSubmit",
+    ]
     assert json.loads(path.read_text()) == existing
 
 

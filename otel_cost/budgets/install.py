@@ -42,8 +42,13 @@ class AgentHooks:
 AGENTS = {
     "claude-code": AgentHooks(
         "claude-code",
-        {"PreToolUse": "pretooluse", "UserPromptSubmit": "userpromptsubmit"},
-        {"PreToolUse": "*", "UserPromptSubmit": None},
+        # Stop records the usage of each finished response as it happens.
+        {
+            "PreToolUse": "pretooluse",
+            "UserPromptSubmit": "userpromptsubmit",
+            "Stop": "stop",
+        },
+        {"PreToolUse": "*", "UserPromptSubmit": None, "Stop": None},
         timeout=10,  # seconds
     ),
     "codex": AgentHooks(

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 AGENT_EVENTS = {
-    "claude-code": ("pretooluse", "userpromptsubmit"),
+    "claude-code": ("pretooluse", "userpromptsubmit", "stop"),
     "codex": ("pretooluse", "userpromptsubmit"),
     "gemini": ("beforemodel",),
 }
@@ -24,11 +24,38 @@ def hook_group() -> None:
     """Run budget gates for agent hooks, or install the hooks."""
 
 
+# Events that only record the usage the transcript shows; they gate nothing.
+RECORD_EVENTS = frozenset({"stop"})
+
+
+def _record(agent: str, stdin_text: str) -> None:
+    import json
+
+    from otel_cost.capture.hooks import record_hook
+
+    try:
+        payload = json.loads(stdin_text or "{}")
+    except ValueError as exc:
+        click.echo(
+            f"otel-cost hook: invalid hook input, nothing recorded: {exc}", err=True
+        )
+        payload = None
+    if isinstance(payload, dict):
+        outcome = record_hook(agent, payload)
+        if outcome.error:
+            click.echo(f"otel-cost hook: recording failed: {outcome.error}", err=True)
+    sys.stdout.write("{}\n")
+    sys.stdout.flush()
+
+
 def _answer(agent: str, event: str) -> None:
     import json
 
     from otel_cost.budgets.hookrun import run_hook
 
+    if event.lower() in RECORD_EVENTS:
+        _record(agent, sys.stdin.read())
+        return
     result = run_hook(agent, event, sys.stdin.read())
     if result.stderr:
         click.echo(result.stderr, err=True)
