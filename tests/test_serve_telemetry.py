@@ -348,3 +348,22 @@ def test_proxied_requests_skipped_tools_kept(store, registry):
     rows = events_by_id(store)
     assert list(rows) == ["claude-code:tool:toolu_9"]
     assert rows["claude-code:tool:toolu_9"]["project"] == "shop"
+
+
+def test_claude_fast_mode_priced(store, registry):
+    record = log_record(
+        {
+            "event.name": "claude_code.api_request",
+            "model": "claude-opus-4-6",
+            "input_tokens": "100",
+            "output_tokens": "10",
+            "speed": "fast",
+            "request_id": "req_fast",
+        }
+    )
+    with serving(store, registry) as service, client() as http:
+        post(http, service, "/v1/logs", log_request([record], CLAUDE))
+    row = events_by_id(store)["claude-code:req:req_fast"]
+    # (100 x 5e-6 + 10 x 2.5e-5) x 6 for fast mode
+    assert row["cost_usd"] == Decimal("0.0045")
+    assert row["attributes"]["speed"] == "fast"
