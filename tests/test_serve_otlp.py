@@ -253,6 +253,7 @@ def test_bad_bodies_get_clear_errors(store, registry):
         empty = http.post(
             url, content=b"", headers={"Content-Type": "application/x-protobuf"}
         )
+        page = http.get(f"{service.urls['api_url']}/metrics").text
     assert broken.status_code == 400
     assert wrong_types.status_code == 400
     assert "invalid OTLP/JSON body" in wrong_types.json()["message"]
@@ -260,6 +261,10 @@ def test_bad_bodies_get_clear_errors(store, registry):
     assert "traceId must be a hex string" in bad_hex.json()["message"]
     assert wrong_type.status_code == 415
     assert wrong_path.status_code == 404
+    assert (
+        'otel_cost_serve_failed_requests_total{path="/v1/traces",status="400"} 3'
+        in page
+    )
     assert empty.status_code == 200
     assert empty.content == b""
 

@@ -184,6 +184,16 @@ class OtlpHttpHandler(Handler):
         text: str,
         headers: dict[str, str] | None = None,
     ) -> None:
+        path = self.path.split("?", 1)[0]
+        if self.state.self_metrics.record_failed_request(path, http_status):
+            logger.warning(
+                "OTLP/HTTP %s from %s failed with %d: %s (repeats are counted in "
+                "otel_cost_serve_failed_requests_total)",
+                path,
+                self.client_address[0],
+                http_status,
+                text,
+            )
         status = status_pb2.Status(code=code, message=text)
         if content_type == JSON:
             self.send_bytes(http_status, message_to_json(status), JSON, headers)

@@ -25,6 +25,7 @@ class SelfMetrics:
         self.ignored: Counter[str] = Counter()
         self.accepted: Counter[str] = Counter()
         self.written: Counter[str] = Counter()
+        self.failed_requests: Counter[tuple[str, int]] = Counter()
         self._bucket_counts = [0] * (len(WRITE_BUCKETS) + 1)
         self._write_sum = 0.0
 
@@ -51,6 +52,17 @@ class SelfMetrics:
         """Count items rejected, by reason (invalid, overloaded, unavailable, ...)."""
         with self._lock:
             self.rejected[(signal, reason)] += items
+
+    def record_failed_request(self, path: str, status: int) -> bool:
+        """Count one request answered with an error; return True when it should be logged.
+
+        The 1st, 10th, 100th, ... failure of each path and status is logged, so a
+        misconfigured client cannot flood the log.
+        """
+        with self._lock:
+            self.failed_requests[(path, status)] += 1
+            count = self.failed_requests[(path, status)]
+        return str(count).strip("0") == "1"
 
     def observe_write(self, seconds: float, result: WriteResult) -> None:
         """Record one store write: its latency and what it did."""
@@ -93,6 +105,15 @@ class SelfMetrics:
                     (
                         (f'signal="{s}",reason="{r}"', n)
                         for (s, r), n in sorted(self.rejected.items())
+                    ),
+                ),
+                *_family(
+                    "failed_requests_total",
+                    "counter",
+                    "Requests answered with an HTTP error, by path and status.",
+                    (
+                        (f'path="{p}",status="{c}"', n)
+                        for (p, c), n in sorted(self.failed_requests.items())
                     ),
                 ),
                 *_family(
