@@ -365,3 +365,15 @@ def test_spool_of_other_store_rejected(store, registry, tmp_path):
     )
     with pytest.raises(ConfigError, match="contains events for .* database 'test_"):
         Service(other, registry)
+
+
+def test_unreadable_spool_record_set_aside(store, registry, tmp_path):
+    spool_dir = tmp_path / "spool"
+    Spool(spool_dir).append(b"not a list of events")
+    with serving(store, registry, spool_dir=spool_dir) as service, client() as http:
+        wait_for(lambda: (spool_dir / "failed").exists(), timeout_s=20)
+        assert send(http, service, 1, 2).status_code == 200
+    assert [path.name for path in (spool_dir / "failed").iterdir()] == [
+        "000000000001.spool"
+    ]
+    assert totals(store)["events"] == 2

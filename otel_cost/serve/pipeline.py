@@ -173,11 +173,25 @@ class WritePipeline:
             with self._cond:
                 batch = self._take_batch()
             if batch:
-                self._handle(batch)
+                self._handle_safely(batch)
         if not self.spool.is_empty():
             # One last attempt, so a store that came back gets everything now.
             self._retry_at = 0.0
             self._replay()
+
+    def _handle_safely(self, batch: list[Submission]) -> None:
+        # The writer thread must outlive any bug in one batch, and no client
+        # may wait forever for a batch that failed.
+        try:
+            self._handle(batch)
+        except Exception as exc:  # noqa: BLE001 - reported to the waiting clients
+            logger.exception("writing a batch of %d requests failed", len(batch))
+            for submission in batch:
+                if not submission.done.is_set():
+                    submission.error = UnavailableError(
+                        f"writing the events failed: {exc}"
+                    )
+                    submission.done.set()
 
     def _take_batch(self) -> list[Submission]:
         batch: list[Submission] = []
@@ -283,7 +297,12 @@ class WritePipeline:
         # Records already written before a failure are written again on the
         # next attempt; the writer skips them as duplicates.
         for record in self.spool.read(segment):
-            events = decode_events(record.payload)
+            try:
+                events = decode_events(record.payload)
+            except (ValueError, KeyError, TypeError) as exc:
+                logger.error("spool segment %s has an unreadable record: %s",
+                             segment.name, exc)  # fmt: skip
+                return REJECTED
             outcome = self._try_write(events)
             if outcome != OK:
                 return outcome
