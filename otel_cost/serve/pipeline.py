@@ -168,7 +168,7 @@ class WritePipeline:
                     break
             if self._replay_due():
                 # The replay also spools requests that arrive meanwhile, in order.
-                self._replay()
+                self._replay_safely()
                 continue
             with self._cond:
                 batch = self._take_batch()
@@ -178,6 +178,14 @@ class WritePipeline:
             # One last attempt, so a store that came back gets everything now.
             self._retry_at = 0.0
             self._replay()
+
+    def _replay_safely(self) -> None:
+        try:
+            self._replay()
+        except OSError as exc:
+            logger.error("replaying the spool failed, retrying later: %s", exc)
+            self._retry_at = time.monotonic() + self._retry_delay
+            self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_SECONDS)
 
     def _handle_safely(self, batch: list[Submission]) -> None:
         # The writer thread must outlive any bug in one batch, and no client
