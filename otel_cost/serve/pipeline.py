@@ -5,8 +5,8 @@ to the spool. The writer thread takes every queued submission up to a batch
 size and writes them together, so concurrent requests share one insert.
 While the spool contains anything, new batches are appended behind it and
 the spool is replayed first, so events reach the store in the order they were
-accepted, also across restarts. Only this thread writes, which is what makes
-the writer's duplicate check safe.
+accepted, also across restarts. Only this thread writes cost events, which is
+what makes the writer's duplicate check safe.
 
 NOTE: the duplicate check is a lookup followed by an insert, so two services
 writing to one ClickHouse server can both insert an event that arrives at
