@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck bench bench-proxy bench-sdk alerts-check dashboards clean
+.PHONY: setup run test lint typecheck bench bench-serve bench-proxy bench-sdk alerts-check dashboards clean
 
 $(BIN)/otel-cost: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ typecheck: setup
 
 bench: setup
 	$(BIN)/python bench/import_bench.py
+
+bench-serve: setup
+	$(BIN)/python bench/serve_bench.py
 
 bench-proxy: setup
 	$(BIN)/python -m otel_cost.capture.proxy.bench

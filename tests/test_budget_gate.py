@@ -81,7 +81,7 @@ def test_estimate_from_history_and_rates(
 
 
 def test_estimate_without_history(registry: PricingRegistry) -> None:
-    action = Action(ActionKind.MODEL_CALL, "gemini-cli", "g1", model="gemini-2.5-pro",
+    action = Action(ActionKind.MODEL_CALL, "gemini", "g1", model="gemini-2.5-pro",
                     request_tokens=1000)  # fmt: skip
     estimate = estimate_action(action, SessionHistory(calls=0), registry, NOW)
     # 1,000 input x $1.25/M + 1,024 default output x $10/M.

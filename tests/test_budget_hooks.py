@@ -36,7 +36,7 @@ def budgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.write_text(
         "envelopes:\n"
         "  - {name: dev, scope: session, limit_usd: '0.05'}\n"
-        "  - {name: repo, scope: project, limit_usd: '0.01', match: {harness: gemini-cli}}\n"
+        "  - {name: repo, scope: project, limit_usd: '0.01', match: {harness: gemini}}\n"
     )
     monkeypatch.setenv("OTEL_COST_BUDGETS_FILE", str(path))
     return path
@@ -92,7 +92,7 @@ def test_gemini_request_tokens_and_model() -> None:
             ],
         },
     }
-    action = model_action(payload, "gemini-cli")  # fmt: skip
+    action = model_action(payload, "gemini")  # fmt: skip
     assert action.request_tokens == 1000
     assert action.model == "gemini-2.5-pro"
 

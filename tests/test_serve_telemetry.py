@@ -196,7 +196,7 @@ def test_gemini_api_response_not_doubled(store, registry):
     assert len(rows) == 1
     # 6000 x 1.25e-6 + 4000 x 1.25e-7 + 1000 x 1e-5 + 500 thoughts x 1e-5
     assert rows[0]["cost_usd"] == Decimal("0.023")
-    assert rows[0]["harness"] == "gemini-cli"
+    assert rows[0]["harness"] == "gemini"
 
 
 def test_vendor_costs_kept_as_reported(store, registry):

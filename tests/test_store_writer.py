@@ -98,3 +98,16 @@ def test_cost_by_category_stored(store: Store, registry: PricingRegistry) -> Non
     write_events(store, [registry.price_event(make_event("e5", 1000, 100))])
     stored = store.query("SELECT cost_by_category FROM cost_events FINAL")[0][0]
     assert stored == {"input": D("0.005"), "output": D("0.0025")}
+
+
+def test_long_ids_split_lookups(store: Store, registry: PricingRegistry) -> None:
+    # 6000 ids of 120 characters are far over the 256 KiB query limit at once.
+    events = [
+        registry.price_event(make_event(f"{'x' * 112}-{number:07d}", 1, 0))
+        for number in range(6000)
+    ]
+    first = write_events(store, events)
+    again = write_events(store, events)
+    assert first.inserted == 6000
+    assert again.duplicates == 6000
+    assert store.query("SELECT count() FROM cost_events FINAL")[0][0] == 6000

@@ -235,5 +235,5 @@ HOOK_EVENTS: dict[tuple[str, str], tuple[str, Reader, Renderer]] = {
     ("claude-code", "userpromptsubmit"): ("claude-code", prompt_action, prompt_answer),
     ("codex", "pretooluse"): ("codex", tool_action, tool_answer("PreToolUse")),
     ("codex", "userpromptsubmit"): ("codex", prompt_action, prompt_answer),
-    ("gemini", "beforemodel"): ("gemini-cli", model_action, gemini_answer),
+    ("gemini", "beforemodel"): ("gemini", model_action, gemini_answer),
 }

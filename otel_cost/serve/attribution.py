@@ -21,8 +21,8 @@ from otel_cost.serve.attributes import first_text, text
 SERVICE_HARNESS_PREFIXES = (
     ("claude-code", "claude-code"),
     ("codex", "codex"),
-    ("gemini-cli", "gemini-cli"),
-    ("gemini_cli", "gemini-cli"),
+    ("gemini-cli", "gemini"),
+    ("gemini_cli", "gemini"),
 )
 DEFAULT_HARNESS = "otlp"
 

@@ -83,7 +83,7 @@ def log_to_event(
     handler = HANDLERS.get(name)
     if handler is None and _has_semconv_usage(attrs):
         handler = _semconv_event
-    if handler is None or (name == SEMCONV_DETAILS and harness == "gemini-cli"):
+    if handler is None or (name == SEMCONV_DETAILS and harness == "gemini"):
         # Gemini CLI reports each call twice; gemini_cli.api_response is used.
         return None
     if name in PROXIED_EVENTS and resource.attributes.get(CAPTURE_MARKER) == "proxy":
@@ -338,7 +338,7 @@ PROXIED_EVENTS = ("claude_code.api_request",)
 HARNESS_EVENT_PREFIXES = {
     "claude-code": "claude_code.",
     "codex": "codex.",
-    "gemini-cli": "gemini_cli.",
+    "gemini": "gemini_cli.",
 }
 HANDLERS: dict[str, Handler] = {
     "claude_code.api_request": _claude_api_request,

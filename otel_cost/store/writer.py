@@ -44,7 +44,9 @@ ROLLUP_COLUMNS = [
     *ROLLUP_MEASURES,
 ]  # fmt: skip
 
-LOOKUP_CHUNK = 5000
+# ClickHouse rejects queries over 256 KiB (max_query_size), so each lookup
+# carries at most this many bytes of quoted ids.
+LOOKUP_BYTES = 128 * 1024
 
 
 @dataclass
@@ -123,8 +125,7 @@ def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]
          "reported_cost_usd", *ROLLUP_MEASURES]
     )  # fmt: skip
     found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(event_ids), LOOKUP_CHUNK):
-        chunk = list(event_ids[start : start + LOOKUP_CHUNK])
+    for chunk in _id_chunks(event_ids):
         rows = store.query_dicts(
             f"SELECT {columns} FROM cost_events FINAL WHERE event_id IN %(ids)s",
             {"ids": chunk},
@@ -133,6 +134,20 @@ def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]
             row["total_tokens"] = sum(row[name] for name in TOKEN_COLUMNS.values())
             found[row["event_id"]] = row
     return found
+
+
+def _id_chunks(event_ids: Sequence[str]) -> list[list[str]]:
+    chunks: list[list[str]] = [[]]
+    size = 0
+    for event_id in event_ids:
+        # Quotes, a comma and escapes add a few bytes to each id.
+        cost = len(event_id.encode()) + 4
+        if chunks[-1] and size + cost > LOOKUP_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event_id)
+        size += cost
+    return chunks
 
 
 def event_row(event: CostEvent, version: int) -> list[Any]:
