@@ -48,9 +48,9 @@ VARIABLES = {"monthly_budget_usd": "5000", "storage_usd_per_gb_month": "0.10"}
 LOGIN = "user-1"
 
 # One event per number n. Sessions are runs of EVENTS_PER_SESSION numbers that
-# share a start time, harness, project, user and model; start times lean
-# towards recent days (the square of a uniform draw), and projects and users
-# lean towards the first few names (the cube of a uniform draw).
+# share a start time, harness, project, user and model. Start times lean towards
+# recent days because they use the square of a uniform draw. Projects (cube) and
+# users (square) lean towards the first few names in the same way.
 GENERATE = f"""
 INSERT INTO cost_events
     (event_id, version, ts, harness, source, session_id, provider, model_requested,
@@ -119,7 +119,7 @@ FROM
 
 
 def fill(store: Store, first: int, count: int, end: datetime) -> float:
-    """Insert synthetic events ``first`` .. ``first + count - 1``; return seconds."""
+    """Insert synthetic events ``first`` to ``first + count - 1`` and return the seconds."""
     started = time.perf_counter()
     for offset in range(first, first + count, CHUNK):
         size = min(CHUNK, first + count - offset)
@@ -136,7 +136,7 @@ def fill(store: Store, first: int, count: int, end: datetime) -> float:
 
 
 def time_runs(action: Callable[[], int], runs: int) -> dict[str, Any]:
-    """Run ``action`` once to warm up, then ``runs`` times; return ms percentiles."""
+    """Run ``action`` once to warm up, then ``runs`` times, and return p50 and p95 in ms."""
     rows = action()
     timings = []
     for _ in range(runs):
