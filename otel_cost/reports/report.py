@@ -1,4 +1,10 @@
-"""Cost reports grouped by day, session, project, model or harness."""
+"""Cost reports grouped by day, session, project, model, harness or provider.
+
+Groupings that are dimensions of ``cost_rollup_15m`` read the rollup, which
+contains one row per 15-minute bucket and dimension set instead of one per event.
+The session grouping, and ranges whose bounds are not on a 15-minute boundary,
+read ``cost_events FINAL``. Both paths return the same totals.
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,35 @@ GROUPINGS = {
     "harness": "harness",
     "provider": "provider",
 }
+# Every UTC offset in use is a whole number of 15-minute steps, so a bucket
+# lies within one local day and ``toDate(bucket, tz)`` is that bucket's day.
+ROLLUP_GROUPINGS = {
+    "day": "toString(toDate(bucket, %(tz)s))",
+    "project": "project",
+    "model": "if(resolved_model != '', resolved_model, model)",
+    "harness": "harness",
+    "provider": "provider",
+}
+BUCKET_SECONDS = 15 * 60
 TOKEN_SUMS = ",\n    ".join(
     f"sum({category.value}_tokens) AS {category.value}" for category in TokenCategory
+)
+RAW_MEASURES = (
+    "ifNull(sum(cost_usd), toDecimal128(0, 12)) AS cost_usd,\n"
+    "    count() AS events,\n"
+    "    countIf(cost_status = 'unpriced') AS unpriced_events,\n"
+    "    countIf(cost_status = 'estimated') AS estimated_events,\n"
+    f"    {TOKEN_SUMS}"
+)
+# The rollup stores an unpriced event's cost as 0, and a revision that replaced
+# an event as a negative row, so sums over it equal sums over the raw table.
+# The qualified column name keeps ``events`` from meaning the alias.
+ROLLUP_MEASURES = (
+    "sum(cost_usd) AS cost_usd,\n"
+    "    sum(events) AS events,\n"
+    "    sumIf(cost_rollup_15m.events, cost_status = 'unpriced') AS unpriced_events,\n"
+    "    sumIf(cost_rollup_15m.events, cost_status = 'estimated') AS estimated_events,\n"
+    f"    {TOKEN_SUMS}"
 )
 ZERO = Decimal(0)
 
@@ -96,46 +129,66 @@ def build_report(
     tz: str,
     since: datetime | None = None,
     until: datetime | None = None,
+    use_rollup: bool = True,
 ) -> Report:
-    """Aggregate stored events by ``group_by`` between ``since`` and ``until``."""
-    where, parameters = _filters(since, until)
+    """Aggregate stored events by ``group_by`` between ``since`` and ``until``.
+
+    With ``use_rollup`` False, every grouping reads the raw events.
+    """
+    if use_rollup and can_use_rollup(group_by, since, until):
+        table, column, measures = "cost_rollup_15m", "bucket", ROLLUP_MEASURES
+        key = ROLLUP_GROUPINGS[group_by]
+        # A group whose events were all replaced under other dimensions nets
+        # to zero events in the rollup, and the raw table has no such group.
+        having = "\nHAVING events != 0"
+    else:
+        table, column, measures = "cost_events FINAL", "ts", RAW_MEASURES
+        key, having = GROUPINGS[group_by], ""
+    where, parameters = _filters(column, since, until)
     parameters["tz"] = tz
-    measures = (
-        "ifNull(sum(cost_usd), toDecimal128(0, 12)) AS cost_usd,\n"
-        "    count() AS events,\n"
-        "    countIf(cost_status = 'unpriced') AS unpriced_events,\n"
-        "    countIf(cost_status = 'estimated') AS estimated_events,\n"
-        f"    {TOKEN_SUMS}"
-    )
-    key = GROUPINGS[group_by]
     order = "key" if group_by == "day" else "cost_usd DESC, key"
     rows = store.query_dicts(
-        f"SELECT {key} AS key,\n    {measures}\nFROM cost_events FINAL\n{where}\n"
-        f"GROUP BY key ORDER BY {order}",
+        f"SELECT {key} AS key,\n    {measures}\nFROM {table}\n{where}\n"
+        f"GROUP BY key{having}\nORDER BY {order}",
         parameters,
     )
-    total = store.query_dicts(
-        f"SELECT {measures}\nFROM cost_events FINAL\n{where}", parameters
-    )[0]
+    total = store.query_dicts(f"SELECT {measures}\nFROM {table}\n{where}", parameters)[
+        0
+    ]
     report = Report(group_by=group_by, timezone=tz, since=since, until=until)
     report.rows = [_row(row) for row in rows]
     report.total_usd = total["cost_usd"]
-    report.events = total["events"]
-    report.unpriced_events = total["unpriced_events"]
-    report.estimated_events = total["estimated_events"]
+    report.events = int(total["events"])
+    report.unpriced_events = int(total["unpriced_events"])
+    report.estimated_events = int(total["estimated_events"])
     return report
 
 
+def can_use_rollup(
+    group_by: str, since: datetime | None, until: datetime | None
+) -> bool:
+    """Return whether the rollup gives exact totals for this grouping and range."""
+    if group_by not in ROLLUP_GROUPINGS:
+        return False
+    bounds = [bound for bound in (since, until) if bound is not None]
+    return all(_on_bucket_boundary(bound) for bound in bounds)
+
+
+def _on_bucket_boundary(instant: datetime) -> bool:
+    utc = instant.astimezone(UTC)
+    return utc.microsecond == 0 and int(utc.timestamp()) % BUCKET_SECONDS == 0
+
+
 def _filters(
-    since: datetime | None, until: datetime | None
+    column: str, since: datetime | None, until: datetime | None
 ) -> tuple[str, dict[str, Any]]:
     clauses = []
     parameters: dict[str, Any] = {}
     if since is not None:
-        clauses.append("ts >= %(since)s")
+        clauses.append(f"{column} >= %(since)s")
         parameters["since"] = since.astimezone(UTC).replace(tzinfo=None)
     if until is not None:
-        clauses.append("ts < %(until)s")
+        clauses.append(f"{column} < %(until)s")
         parameters["until"] = until.astimezone(UTC).replace(tzinfo=None)
     return ("WHERE " + " AND ".join(clauses)) if clauses else "", parameters
 
