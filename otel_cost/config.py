@@ -128,3 +128,12 @@ ENV_API_TOKEN = "OTEL_COST_API_TOKEN"
 
 #: Kilo Code's own override of its ``kilo.db`` database path (Kilo 7 and later).
 ENV_KILO_DB = "KILO_DB"
+
+#: ClickHouse cluster (a ``remote_servers`` name) to create the tables on, with
+#: replicated engines and Distributed tables (servers only).
+ENV_CLICKHOUSE_CLUSTER = "OTEL_COST_CLICKHOUSE_CLUSTER"
+
+
+def clickhouse_cluster() -> str | None:
+    """Return the ClickHouse cluster name for cluster mode, if configured."""
+    return os.environ.get(ENV_CLICKHOUSE_CLUSTER) or None

@@ -84,9 +84,11 @@ def open_store(
         raise StoreError(
             f"unsupported store DSN {dsn!r}; expected chdb:///path or http(s)://host:port"
         )
-    if migrate:
+    if migrate and store.embedded:
+        apply_migrations(store.client)
+    elif migrate:
         apply_migrations(
-            store.client, config.storage_policy() if not store.embedded else None
+            store.client, config.storage_policy(), config.clickhouse_cluster()
         )
     return store
 

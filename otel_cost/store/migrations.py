@@ -2,6 +2,12 @@
 
 Each file is ``NNNN_name.sql``. Placeholders pick the form that suits the
 store: ``{{TTL_EVENTS}}`` and ``{{TABLE_SETTINGS}}``.
+
+With a cluster name, every CREATE runs ``ON CLUSTER``, MergeTree-family
+engines become their ``Replicated`` form, and the event and rollup tables are
+created as ``<table>_local`` on each node with a ``Distributed`` table under
+the usual name in front, so that the rest of otel-cost reads and writes the
+same table names in both modes.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from otel_cost.errors import StoreError
+from otel_cost.errors import ConfigError, StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +38,24 @@ EMBEDDED_TTL = (
 SERVER_TTL = (
     f"TTL toDateTime(ts) + INTERVAL {HOT_DAYS} DAY TO VOLUME 'warm',\n"
     f"    toDateTime(ts) + INTERVAL {WARM_DAYS} DAY TO VOLUME 'cold'"
+)
+
+# Tables split across shards, each with the Distributed sharding key that keeps
+# every revision of one row on one shard (ReplacingMergeTree replaces rows only
+# within a shard). Rollup rows are only ever summed, so any shard will do.
+SHARDED_TABLES = {
+    "cost_events": "cityHash64(event_id)",
+    "cost_rollup_15m": "rand()",
+}
+LOCAL_SUFFIX = "_local"
+CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+CREATE_HEAD = re.compile(
+    r"^(CREATE\s+(?:TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"(\w+))",
+    re.IGNORECASE,
+)
+MERGE_TREE_ENGINE = re.compile(
+    r"ENGINE\s*=\s*(\w*)MergeTree(?:\s*\(([^)]*)\))?", re.IGNORECASE
 )
 
 MIGRATIONS_TABLE = """
@@ -73,14 +97,68 @@ def load_migrations() -> list[Migration]:
     return sorted(found, key=lambda migration: migration.version)
 
 
-def render(sql: str, storage_policy: str | None) -> str:
-    """Fill the placeholders for an embedded store or a server with tiered volumes."""
+def render(sql: str, storage_policy: str | None, cluster: str | None = None) -> str:
+    """Fill the placeholders, then rewrite the statements for ``cluster`` if given.
+
+    Without a cluster the output is the file with its placeholders filled.
+    """
     if storage_policy:
         ttl = SERVER_TTL
         settings = f"SETTINGS storage_policy = '{storage_policy}'"
     else:
         ttl, settings = EMBEDDED_TTL, ""
-    return sql.replace("{{TTL_EVENTS}}", ttl).replace("{{TABLE_SETTINGS}}", settings)
+    filled = sql.replace("{{TTL_EVENTS}}", ttl).replace("{{TABLE_SETTINGS}}", settings)
+    if cluster is None:
+        return filled
+    statements = []
+    for statement in split_statements(filled):
+        statements.extend(cluster_statements(statement, check_cluster_name(cluster)))
+    return "".join(f"{statement};\n\n" for statement in statements)
+
+
+def check_cluster_name(cluster: str) -> str:
+    """Return ``cluster`` if it is a valid ClickHouse cluster name, else raise."""
+    if not CLUSTER_NAME.match(cluster):
+        raise ConfigError(
+            f"invalid ClickHouse cluster name {cluster!r}; use letters, digits, "
+            "_, . and -, as in the server's remote_servers configuration"
+        )
+    return cluster
+
+
+def cluster_statements(statement: str, cluster: str) -> list[str]:
+    """Rewrite one statement for ``cluster``; a sharded table gains a Distributed."""
+    for table in SHARDED_TABLES:
+        statement = re.sub(rf"\b{table}\b", table + LOCAL_SUFFIX, statement)
+    head = CREATE_HEAD.match(statement)
+    if head is None:
+        return [statement]
+    name = head.group(2)
+    statement = f"{head.group(1)} ON CLUSTER '{cluster}'" + statement[head.end() :]
+    statement = MERGE_TREE_ENGINE.sub(
+        lambda engine: _replicated_engine(engine, name), statement, count=1
+    )
+    base = name.removesuffix(LOCAL_SUFFIX)
+    if name == base or base not in SHARDED_TABLES or "MergeTree" not in statement:
+        return [statement]
+    distributed = (
+        f"CREATE TABLE IF NOT EXISTS {base} ON CLUSTER '{cluster}' AS {name}\n"
+        f"ENGINE = Distributed('{cluster}', currentDatabase(), {name}, "
+        f"{SHARDED_TABLES[base]})"
+    )
+    return [statement, distributed]
+
+
+def _replicated_engine(engine: re.Match[str], table: str) -> str:
+    # A sharded table keeps one replica set per shard. The other tables are
+    # small shared state (import offsets, rate cards, budgets) that every node
+    # must see in full, so all nodes replicate one copy of each.
+    base = table.removesuffix(LOCAL_SUFFIX)
+    shard = "{shard}" if base in SHARDED_TABLES else "all"
+    arguments = [f"'/clickhouse/tables/{shard}/{{database}}/{table}'", "'{replica}'"]
+    if engine.group(2) and engine.group(2).strip():
+        arguments.append(engine.group(2).strip())
+    return f"ENGINE = Replicated{engine.group(1)}MergeTree({', '.join(arguments)})"
 
 
 def split_statements(sql: str) -> list[str]:
@@ -92,9 +170,15 @@ def split_statements(sql: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
-def apply_migrations(client: Any, storage_policy: str | None = None) -> list[int]:
-    """Apply every migration not yet recorded; return the versions applied."""
-    client.command(MIGRATIONS_TABLE)
+def apply_migrations(
+    client: Any, storage_policy: str | None = None, cluster: str | None = None
+) -> list[int]:
+    """Apply every migration not yet recorded and return the versions applied."""
+    if cluster is None:
+        client.command(MIGRATIONS_TABLE)
+    else:
+        for statement in split_statements(render(MIGRATIONS_TABLE, None, cluster)):
+            client.command(statement)
     applied = {
         row[0]: row[1]
         for row in client.query(
@@ -111,13 +195,16 @@ def apply_migrations(client: Any, storage_policy: str | None = None) -> list[int
                     migration.name,
                 )
             continue
-        _apply(client, migration, storage_policy)
+        _apply(client, migration, storage_policy, cluster)
         done.append(migration.version)
     return done
 
 
-def _apply(client: Any, migration: Migration, storage_policy: str | None) -> None:
-    for statement in split_statements(render(migration.sql, storage_policy)):
+def _apply(
+    client: Any, migration: Migration, storage_policy: str | None, cluster: str | None
+) -> None:
+    rendered = render(migration.sql, storage_policy, cluster)
+    for statement in split_statements(rendered):
         try:
             client.command(statement)
         except Exception as exc:
