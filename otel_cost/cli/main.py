@@ -9,6 +9,7 @@ import sys
 import click
 
 from otel_cost import __version__
+from otel_cost.cli.archive import archive_group
 from otel_cost.cli.budget import budget_group
 from otel_cost.cli.doctor import doctor_command
 from otel_cost.cli.hook import hook_group
@@ -61,6 +62,7 @@ cli.add_command(budget_group)
 cli.add_command(hook_group)
 cli.add_command(instrument_command)
 cli.add_command(serve_command)
+cli.add_command(archive_group)
 
 
 def main() -> None:
