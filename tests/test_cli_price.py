@@ -120,7 +120,7 @@ def test_price_inconsistent_usage_message() -> None:
         ["price", "--model", "gpt-5", "--usage-format", "openai", "--usage",
          '{"prompt_tokens": 1, "prompt_tokens_details": {"cached_tokens": 5}}'],
     )  # fmt: skip
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "prompt_tokens is 1" in result.output
 
 
@@ -138,3 +138,19 @@ def test_price_anthropic_fast_mode() -> None:
     # Fast mode multiplies the opus-4-8 rates by the card's factor 6.
     expected = (1000 * D("0.000005") + 100 * D("0.000025")) * 6
     assert D(payload["total_usd"]) == expected
+
+
+def test_price_fee_without_rate_reported() -> None:
+    # The card has no web-search fee for claude-haiku-4-5-20251001.
+    usage = {
+        "input_tokens": 10,
+        "output_tokens": 10,
+        "server_tool_use": {"web_search_requests": 3},
+    }
+    code, payload = run_price(
+        "--model", "claude-haiku-4-5-20251001", "--usage-format", "anthropic",
+        "--usage", json.dumps(usage),
+    )  # fmt: skip
+    assert code == 0
+    assert payload["unpriced_fees"] == ["web_search"]
+    assert D(payload["total_usd"]) == 10 * D("0.000001") + 10 * D("0.000005")

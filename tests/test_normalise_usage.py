@@ -182,3 +182,8 @@ def test_invalid_usage_names_field(
 ) -> None:  # type: ignore[type-arg]
     with pytest.raises(UsageFormatError, match=message):
         convert(usage_format, usage)
+
+
+def test_format_mixup_is_rejected() -> None:
+    with pytest.raises(UsageFormatError, match="none of the anthropic fields"):
+        convert("anthropic", {"prompt_tokens": 100000, "completion_tokens": 5000})

@@ -89,15 +89,60 @@ def test_dated_card_prices_later_events(tmp_path: Path) -> None:
     assert after.pricing_version.startswith("file:negotiated.json:")
 
 
-def test_new_card_lacking_model_is_unpriced(tmp_path: Path) -> None:
+def test_new_card_overrides_only_its_models(tmp_path: Path) -> None:
     path = write_card(
-        tmp_path, "small.json", {"other": {"input_cost_per_token": 1e-06}}
+        tmp_path,
+        "small.json",
+        {"private-x": {"input_cost_per_token": 1e-06, "output_cost_per_token": 2e-06}},
     )
     registry = load_registry([f"{path}@2026-10-01"])
-    quote = registry.quote(
-        "claude-opus-4-8", Usage(tokens={T.INPUT: 1}), datetime(2026, 11, 1, tzinfo=UTC)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    opus = registry.quote("claude-opus-4-8", Usage(tokens={T.INPUT: 1}), at)
+    assert opus.status is CostStatus.PRICED
+    assert opus.pricing_version == "litellm-2026-07-24"
+    private = registry.quote("private-x", Usage(tokens={T.INPUT: 10}), at)
+    assert private.priced is not None
+    assert private.priced.total_usd == Decimal("0.00001")
+    assert private.pricing_version.startswith("file:small.json:")
+    september = datetime(2026, 9, 1, tzinfo=UTC)
+    early = registry.quote("private-x", Usage(tokens={T.INPUT: 10}), september)
+    assert early.status is CostStatus.UNPRICED
+
+
+def test_undated_card_pinned_for_all_times(tmp_path: Path) -> None:
+    path = write_card(
+        tmp_path,
+        "pinned.json",
+        {
+            "claude-opus-4-8": {
+                "input_cost_per_token": 1e-06,
+                "output_cost_per_token": 1e-06,
+            }
+        },
     )
+    registry = load_registry([str(path)])
+    for at in (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)):
+        quote = registry.quote("claude-opus-4-8", Usage(tokens={T.INPUT: 1000}), at)
+        assert quote.priced is not None
+        assert quote.priced.total_usd == Decimal("0.001")
+    # Models the pinned card lacks still come from the built-in card.
+    december = datetime(2026, 12, 1, tzinfo=UTC)
+    gpt = registry.quote("gpt-5", Usage(tokens={T.INPUT: 1000}), december)
+    assert gpt.pricing_version == "litellm-2026-07-24"
+
+
+def test_negative_price_never_used(tmp_path: Path) -> None:
+    path = write_card(tmp_path, "neg.json", SUSPICIOUS)
+    registry = load_registry([f"{path}@2026-10-01"])
+    november = datetime(2026, 11, 1, tzinfo=UTC)
+    quote = registry.quote("negative-model", Usage(tokens={T.INPUT: 1000}), november)
     assert quote.status is CostStatus.UNPRICED
+
+
+def test_empty_card_rejected_on_add(tmp_path: Path) -> None:
+    path = write_card(tmp_path, "empty.json", {"x": {"input_cost_per_token": "cheap"}})
+    with pytest.raises(RateCardError, match="no model with a valid price"):
+        add_card(path, date(2026, 12, 1))
 
 
 def test_registry_add_persists_card(tmp_path: Path) -> None:

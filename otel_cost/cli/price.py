@@ -9,6 +9,7 @@ import click
 import orjson
 
 from otel_cost.cli.common import decimal_text, parse_instant, pricing_option, print_json
+from otel_cost.errors import UsageFormatError
 from otel_cost.events import CostStatus
 from otel_cost.normalise.usage import CONVERTERS, convert
 from otel_cost.pricing.registry import Quote, load_registry
@@ -52,7 +53,10 @@ def price_command(
         raise click.BadParameter(
             f"not valid JSON: {exc}", param_hint="--usage"
         ) from None
-    usage = convert(usage_format, raw)
+    try:
+        usage = convert(usage_format, raw)
+    except UsageFormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="--usage") from None
     at = parse_instant(at_text, "--at") if at_text else datetime.now(UTC)
     # Anthropic reports fast mode inside the usage object.
     speed = raw.get("speed", "") if isinstance(raw, dict) else ""
@@ -89,6 +93,9 @@ def quote_payload(quote: Quote) -> dict[str, Any]:
     }
     if quote.priced is not None and quote.priced.missing:
         payload["missing_rates"] = list(quote.priced.missing)
+    if quote.priced is not None and quote.priced.unpriced_fees:
+        # The card has no fee for these; the total leaves them out.
+        payload["unpriced_fees"] = list(quote.priced.unpriced_fees)
     return payload
 
 
@@ -102,6 +109,8 @@ def _print_text(payload: dict[str, Any]) -> None:
             f"  {line['category']:<16} {line['tokens']:>10} x {line['usd_per_token']:<14}"
             f" = ${line['usd']}"
         )
+    for fee in payload.get("unpriced_fees", []):
+        click.echo(f"  {fee:<16} not priced: the rate card has no fee for it")
     if payload["status"] == "unpriced":
         click.echo("total    unpriced: the rate card has no price for this model")
     else:

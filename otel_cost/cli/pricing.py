@@ -123,6 +123,16 @@ def _print_findings(card: RateCard) -> None:
         )
 
 
+@pricing_group.command("remove")
+@click.argument("version")
+def remove_command(version: str) -> None:
+    """Remove a rate-card version from the local registry."""
+    from otel_cost.pricing.registry import remove_card
+
+    remove_card(version)
+    click.echo(f"removed rate card {version}")
+
+
 @pricing_group.command("check")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def check_command(path: Path) -> None:

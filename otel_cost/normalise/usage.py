@@ -259,6 +259,19 @@ CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Usage]] = {
 }
 
 
+# Fields of which at least one must be present for a usage object to be read
+# in that convention; a non-empty object with none of them is a format mix-up.
+EXPECTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "anthropic": ("input_tokens", "output_tokens", "cache_read_input_tokens",
+                  "cache_creation_input_tokens"),
+    "openai": ("prompt_tokens", "completion_tokens", "input_tokens", "output_tokens"),
+    "codex": ("input_tokens", "output_tokens", "cached_input_tokens"),
+    "gemini": ("promptTokenCount", "candidatesTokenCount", "input", "output"),
+    "semconv": ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens",
+                "gen_ai.usage.prompt_tokens", "gen_ai.usage.completion_tokens"),
+}  # fmt: skip
+
+
 def convert(usage_format: str, usage: Mapping[str, Any]) -> Usage:
     """Convert ``usage`` from the named convention into canonical categories."""
     try:
@@ -270,5 +283,11 @@ def convert(usage_format: str, usage: Mapping[str, Any]) -> Usage:
     if not isinstance(usage, Mapping):
         raise UsageFormatError(
             f"usage must be a JSON object, got {type(usage).__name__}"
+        )
+    expected = EXPECTED_FIELDS.get(usage_format, ())
+    if usage and expected and not any(name in usage for name in expected):
+        raise UsageFormatError(
+            f"usage has none of the {usage_format} fields {', '.join(expected)}; "
+            "check --usage-format"
         )
     return converter(usage)

@@ -75,6 +75,8 @@ class PricedUsage:
     total_usd: Decimal
     tier_threshold: int | None
     missing: tuple[str, ...] = ()
+    #: Counted fees the card has no price for; the rest of the request is priced.
+    unpriced_fees: tuple[str, ...] = ()
 
 
 def price_usage(
@@ -110,15 +112,22 @@ def price_usage(
             continue
         rate *= factor
         lines.append(CostLine(category.value, count, rate, rate * count))
+    unpriced_fees: list[str] = []
     searches = usage.fees.get(FeeCategory.WEB_SEARCH, 0)
     if searches and rates.web_search_usd is not None:
         fee = rates.web_search_usd * factor
         lines.append(
             CostLine(FeeCategory.WEB_SEARCH.value, searches, fee, fee * searches)
         )
+    elif searches:
+        unpriced_fees.append(FeeCategory.WEB_SEARCH.value)
     total = sum((line.cost_usd for line in lines), Decimal(0))
     return PricedUsage(
-        lines=lines, total_usd=total, tier_threshold=threshold, missing=tuple(missing)
+        lines=lines,
+        total_usd=total,
+        tier_threshold=threshold,
+        missing=tuple(missing),
+        unpriced_fees=tuple(unpriced_fees),
     )
 
 

@@ -59,6 +59,8 @@ class RateCard:
     models: dict[str, ModelRates]
     source: str = ""
     findings: list[Finding] = field(default_factory=list)
+    #: A pinned card takes precedence over dated cards for events at any time.
+    pinned: bool = False
 
     def lookup(self, model: str) -> ModelRates | None:
         """Return the rates stored under exactly this key."""
@@ -108,6 +110,11 @@ def _parse_entry(
             continue
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
             continue
+        if value < 0:
+            # A negative price is never used; check_rates cannot see it, so
+            # the finding is recorded here.
+            findings.append(Finding(name, key, f"negative price {value}; not used"))
+            continue
         fields[key] = Decimal(value)
     web_search = _web_search_fee(entry.get("search_context_cost_per_query"))
     if not fields and web_search is None:
@@ -153,11 +160,7 @@ def _web_search_fee(value: Any) -> Decimal | None:
 
 def check_rates(rates: ModelRates) -> list[Finding]:
     """Return the suspicious entries of one model's rates."""
-    findings = [
-        Finding(rates.name, key, f"negative price {value}")
-        for key, value in rates.fields.items()
-        if value < 0
-    ]
+    findings: list[Finding] = []
     input_rate = rates.rate("input_cost_per_token")
     read_rate = rates.rate("cache_read_input_token_cost")
     write_5m = rates.rate("cache_creation_input_token_cost")

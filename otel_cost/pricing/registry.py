@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 BUILTIN_FILE = "litellm-model-prices-2026-07-24.json"
 BUILTIN_VERSION = "litellm-2026-07-24"
 BUILTIN_EFFECTIVE = datetime(2026, 7, 24, tzinfo=UTC)
-# Cards that take effect before any event we could see: a card given with
-# --pricing-file and no date replaces the built-in card for all time.
+# The nominal start of a card given with --pricing-file and no date; such a
+# card is pinned and overrides the dated cards for events at any time.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INDEX_NAME = "index.json"
 
@@ -55,19 +55,34 @@ class Quote:
 
 
 class PricingRegistry:
-    """An ordered set of rate cards, each in force from its effective date."""
+    """Rate cards layered by date: newer cards override older ones model by model.
+
+    For an event at time ``ts`` the cards in force are the pinned cards (given
+    without a date), then every dated card that took effect at or before
+    ``ts``, newest first. A model is priced by the first of those cards that
+    knows it, so a small card of negotiated rates overrides only its models.
+    An event older than every card is priced with the oldest card.
+    """
 
     def __init__(self, cards: Iterable[RateCard]) -> None:
-        ordered = sorted(cards, key=lambda card: card.effective_from)
-        if not ordered:
+        loaded = list(cards)
+        if not loaded:
             raise RateCardError("no rate card is loaded")
-        self.cards = ordered
-        self._starts = [card.effective_from for card in ordered]
+        self.cards = sorted(loaded, key=lambda card: card.effective_from)
+        self._dated = [card for card in self.cards if not card.pinned]
+        # Among pinned cards the one given last wins.
+        self._pinned = [card for card in reversed(loaded) if card.pinned]
+        self._starts = [card.effective_from for card in self._dated]
+
+    def cards_at(self, ts: datetime) -> list[RateCard]:
+        """Return the cards in force at ``ts``, the first one winning."""
+        count = bisect.bisect_right(self._starts, ts)
+        dated = self._dated[:count][::-1] or self._dated[:1]
+        return [*self._pinned, *dated]
 
     def card_at(self, ts: datetime) -> RateCard:
-        """Return the card in force at ``ts``; the oldest card covers earlier events."""
-        index = bisect.bisect_right(self._starts, ts) - 1
-        return self.cards[max(index, 0)]
+        """Return the card with the highest precedence at ``ts``."""
+        return self.cards_at(ts)[0]
 
     def quote(
         self,
@@ -78,14 +93,15 @@ class PricingRegistry:
         speed: str = "",
         single_request: bool = True,
     ) -> Quote:
-        """Price one request (or a summed total) with the card in force at ``ts``."""
-        card = self.card_at(ts)
-        resolved = resolve_model(model, lambda key: key in card.models)
-        if resolved is None:
-            return Quote(model, None, card.version, None)
-        rates: ModelRates = card.models[resolved]
-        priced = price_usage(rates, usage, service_tier, speed, single_request)
-        return Quote(model, resolved, card.version, priced)
+        """Price one request (or a summed total) with the cards in force at ``ts``."""
+        cards = self.cards_at(ts)
+        for card in cards:
+            resolved = resolve_model(model, card.models.__contains__)
+            if resolved is not None:
+                rates: ModelRates = card.models[resolved]
+                priced = price_usage(rates, usage, service_tier, speed, single_request)
+                return Quote(model, resolved, card.version, priced)
+        return Quote(model, None, cards[0].version, None)
 
     def price_event(self, event: CostEvent) -> CostEvent:
         """Fill in the resolved model, pricing version and cost of ``event``."""
@@ -144,7 +160,9 @@ def card_from_spec(spec: str) -> RateCard:
     path = Path(path_text).expanduser()
     effective = parse_effective_date(date_text) if date_text else EPOCH
     version = f"file:{path.name}:{file_digest(path)[:12]}"
-    return load_rate_card(path, version, effective)
+    card = load_rate_card(path, version, effective)
+    card.pinned = not date_text
+    return card
 
 
 def _looks_like_date(text: str) -> bool:
@@ -200,6 +218,11 @@ def add_card(path: Path, effective: date, version: str | None = None) -> RateCar
     )
     name = version or f"{path.stem}-{effective.isoformat()}"
     card = load_rate_card(path, name, effective_from)
+    if not card.models:
+        raise RateCardError(
+            f"rate card {str(path)!r} has no model with a valid price; "
+            'expected LiteLLM\'s format: {"model": {"input_cost_per_token": ...}}'
+        )
     entries = read_index()
     if any(entry["version"] == name for entry in entries):
         raise ConfigError(
@@ -223,3 +246,19 @@ def add_card(path: Path, effective: date, version: str | None = None) -> RateCar
         json.dumps(entries, indent=2), encoding="utf-8"
     )
     return card
+
+
+def remove_card(version: str) -> None:
+    """Remove a card from the local registry; the built-in card cannot be removed."""
+    entries = read_index()
+    kept = [entry for entry in entries if entry["version"] != version]
+    if len(kept) == len(entries):
+        raise ConfigError(
+            f"rate card {version!r} is not in the local registry; "
+            "see `otel-cost pricing list`"
+        )
+    removed = next(entry for entry in entries if entry["version"] == version)
+    (registry_dir() / removed["file"]).unlink(missing_ok=True)
+    (registry_dir() / INDEX_NAME).write_text(
+        json.dumps(kept, indent=2), encoding="utf-8"
+    )
