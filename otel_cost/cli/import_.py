@@ -12,6 +12,7 @@ from otel_cost.capture.importers import get_importer, importer_names
 from otel_cost.capture.importers.runner import ImportRun, ImportSummary
 from otel_cost.cli.common import db_option, decimal_text, pricing_option, print_json
 from otel_cost.pricing.registry import PricingRegistry, load_registry
+from otel_cost.reports.render import dollars, plural
 from otel_cost.store import Store, open_store
 
 
@@ -89,17 +90,21 @@ def print_summaries(summaries: list[ImportSummary]) -> None:
             click.echo(
                 f"{summary.importer:<12} no files found in {', '.join(summary.roots)}"
             )
+            for message in summary.errors[:5]:
+                click.echo(f"  warning: {message}", err=True)
             continue
-        click.echo(
-            f"{summary.importer:<12} {summary.files} files ({summary.files_read} read), "
-            f"{summary.inserted} new events, {summary.replaced} updated, "
-            f"{summary.duplicates} duplicates skipped, {summary.bad_lines} bad lines, "
-            f"${summary.cost_usd.quantize(Decimal('0.01'))} added"
-            + (
-                f", {summary.unpriced_events} unpriced"
-                if summary.unpriced_events
-                else ""
-            )
-        )
+        parts = [
+            f"{plural(summary.files, 'file')} ({summary.files_read} read)",
+            f"{plural(summary.inserted, 'new event')}",
+            f"{summary.replaced} updated",
+            f"{plural(summary.duplicates, 'duplicate')} skipped",
+            f"{plural(summary.bad_lines, 'bad record')}",
+            f"{dollars(summary.cost_usd)} added",
+        ]
+        if summary.unpriced_events:
+            parts.append(f"{summary.unpriced_events} unpriced")
+        click.echo(f"{summary.importer:<12} " + ", ".join(parts))
         for message in summary.errors[:5]:
             click.echo(f"  warning: {message}", err=True)
+        if len(summary.errors) > 5:
+            click.echo(f"  ... and {len(summary.errors) - 5} more warnings", err=True)

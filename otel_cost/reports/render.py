@@ -13,11 +13,12 @@ from otel_cost.events import TokenCategory
 from otel_cost.reports.report import Report
 
 CENT = Decimal("0.01")
+SMALL = Decimal("0.000001")
 # Columns of the terminal table: heading and the categories summed into it.
 TABLE_TOKENS = {
     "input": ("input", "image_input", "audio_input"),
-    "cache read": ("cache_read",),
-    "cache write": ("cache_write_5m", "cache_write_1h"),
+    "cache rd": ("cache_read",),
+    "cache wr": ("cache_write_5m", "cache_write_1h"),
     "output": ("output", "image_output", "audio_output"),
     "reasoning": ("reasoning",),
 }
@@ -37,27 +38,71 @@ def _column(tokens: dict[str, int], categories: tuple[str, ...]) -> str:
 
 
 def dollars(amount: Decimal) -> str:
-    """Format an amount in dollars, rounded half up to the cent."""
+    """Format dollars: to the cent, or to the micro-dollar for amounts below 1 cent."""
+    if amount != 0 and abs(amount) < CENT:
+        small = amount.quantize(SMALL, rounding=ROUND_HALF_UP)
+        return f"${format(small, 'f').rstrip('0')}"
     return f"${amount.quantize(CENT, rounding=ROUND_HALF_UP):,}"
 
 
-def render_table(report: Report, console: Console, title: str | None = None) -> None:
-    """Print the report as a table, with a plain note about unpriced usage."""
-    table = Table(title=title or f"Cost by {report.group_by} ({report.timezone})")
-    table.add_column(report.group_by, overflow="fold", min_width=12, ratio=3)
-    table.add_column("cost", justify="right", no_wrap=True)
-    table.add_column("events", justify="right", no_wrap=True)
-    headings = [
+def row_cost(cost_usd: Decimal, events: int, unpriced_events: int) -> str:
+    """Format a group's cost; a group with no priced event shows "unpriced", not $0."""
+    if events and unpriced_events == events:
+        return "unpriced"
+    text = dollars(cost_usd)
+    return f"{text}*" if unpriced_events else text
+
+
+def plural(count: int, noun: str) -> str:
+    """Return ``"1 event"`` or ``"3 events"``."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+# Estimated widths (cell and padding) of the fixed columns and each token
+# column, used to drop token columns that would not fit the terminal.
+KEY_WIDTH = 18
+FIXED_WIDTH = 12 + 9
+UNPRICED_WIDTH = 11
+
+
+def _token_headings(report: Report, width: int) -> tuple[list[str], bool]:
+    """Return the token columns that fit ``width``, and whether any used one was cut."""
+    used = [
         heading
         for heading, names in TABLE_TOKENS.items()
         if any(row.tokens.get(name) for row in report.rows for name in names)
     ]
+    room = width - KEY_WIDTH - FIXED_WIDTH
+    room -= UNPRICED_WIDTH if report.unpriced_events else 0
+    # Keep the table order but drop the least telling columns first.
+    priority = ["input", "output", "cache rd", "cache wr", "reasoning"]
+    kept: set[str] = set()
+    for heading in sorted(used, key=priority.index):
+        needed = max(len(heading), 7) + 3
+        if needed > room:
+            break
+        kept.add(heading)
+        room -= needed
+    return [heading for heading in used if heading in kept], len(kept) < len(used)
+
+
+def render_table(report: Report, console: Console, title: str | None = None) -> None:
+    """Print the report as a table that fits the terminal, with notes on unpriced usage."""
+    table = Table(title=title or f"Cost by {report.group_by} ({report.timezone})")
+    table.add_column(report.group_by, overflow="fold", min_width=KEY_WIDTH - 4)
+    table.add_column("cost", justify="right", no_wrap=True)
+    table.add_column("events", justify="right", no_wrap=True)
+    headings, cut = _token_headings(report, console.width)
     for heading in headings:
         table.add_column(heading, justify="right", no_wrap=True)
     if report.unpriced_events:
         table.add_column("unpriced", justify="right", no_wrap=True)
     for row in report.rows:
-        cells = [row.key or "(none)", dollars(row.cost_usd), f"{row.events:,}"]
+        cells = [
+            row.key or "(none)",
+            row_cost(row.cost_usd, row.events, row.unpriced_events),
+            f"{row.events:,}",
+        ]
         cells.extend(_column(row.tokens, TABLE_TOKENS[heading]) for heading in headings)
         if report.unpriced_events:
             cells.append(f"{row.unpriced_events:,}")
@@ -71,13 +116,19 @@ def render_table(report: Report, console: Console, title: str | None = None) -> 
     console.print(table)
     if report.unpriced_events:
         console.print(
-            f"[yellow]{report.unpriced_events} events are unpriced: their tokens are "
-            "counted, but their cost is unknown and not included in the total (it is "
-            "not $0). Add a rate card with `otel-cost pricing add`.[/yellow]"
+            f"[yellow]{plural(report.unpriced_events, 'event')} unpriced: their tokens "
+            "are counted, but their cost is unknown and left out of the total (it is "
+            "not $0; * marks groups with some). Add a rate card with "
+            "`otel-cost pricing add`.[/yellow]"
         )
     if report.estimated_events:
         console.print(
-            f"{report.estimated_events} events have estimated usage; their cost is an estimate."
+            f"{plural(report.estimated_events, 'event')} with estimated usage; "
+            "their cost is an estimate."
+        )
+    if cut:
+        console.print(
+            "Some token columns do not fit this width; --format json has all."
         )
 
 
@@ -91,8 +142,13 @@ def render_csv(report: Report) -> str:
          *(f"{name}_tokens" for name in categories)]
     )  # fmt: skip
     for row in report.rows:
+        cost = (
+            ""
+            if row.events and row.unpriced_events == row.events
+            else format(row.cost_usd, "f")
+        )
         writer.writerow(
-            [row.key, format(row.cost_usd, "f"), row.events, row.unpriced_events,
+            [row.key, cost, row.events, row.unpriced_events,
              row.estimated_events, *(row.tokens.get(name, 0) for name in categories)]
         )  # fmt: skip
     return buffer.getvalue()

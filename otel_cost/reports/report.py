@@ -94,7 +94,12 @@ class Report:
             "rows": [
                 {
                     "key": row.key,
-                    "cost_usd": row.cost_usd,
+                    # null, not 0, when no event of the group has a price
+                    "cost_usd": (
+                        None
+                        if row.events and row.unpriced_events == row.events
+                        else row.cost_usd
+                    ),
                     "events": row.events,
                     "unpriced_events": row.unpriced_events,
                     "estimated_events": row.estimated_events,

@@ -73,7 +73,7 @@ class ClaudeCodeImporter(Importer):
                 TypeError,
             ) as exc:
                 result.bad_lines += 1
-                result.errors.append(f"line {number} after byte {start}: {exc}")
+                result.errors.append(f"line {number} (counting from byte {start}): {exc}")
                 continue
             if event is None:
                 continue
@@ -130,6 +130,8 @@ def _parse_line(line: bytes, context: dict[str, Any]) -> CostEvent | None:
     if not isinstance(timestamp, str):
         raise ValueError("assistant line has no timestamp")
     ts = datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    if ts.tzinfo is None:
+        raise ValueError(f"timestamp {timestamp!r} has no UTC offset")
     return _event(record, message, model, from_anthropic(usage_raw), ts, context)
 
 

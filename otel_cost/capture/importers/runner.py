@@ -85,13 +85,18 @@ class ImportRun:
 
     def run(self, roots: Sequence[Path] | None = None) -> ImportSummary:
         """Import every file found under ``roots`` (default: the agent's own)."""
+        explicit = bool(roots)
         roots = list(roots) if roots else self.importer.default_roots()
         self.summary.roots = [str(root) for root in roots]
+        if explicit:
+            for root in roots:
+                if not root.exists():
+                    self._error(f"{root}: not found")
         files = sorted(self._discover(roots), key=self.importer.sort_key)
         self.summary.files = len(files)
         progress = load_progress(self.store, self.importer.name)
         for path in files:
-            self._import_file(path, progress.get(str(path)))
+            self._import_file(path, progress.get(_clean(str(path))))
         self._flush()
         if self.summary.files_read:
             record_pricing_versions(self.store, self.registry)
@@ -101,6 +106,9 @@ class ImportRun:
         seen: set[Path] = set()
         for root in roots:
             if not root.exists():
+                continue
+            if not root.is_dir():
+                self._error(f"{root}: is not a directory; give the agent's folder")
                 continue
             for path in self.importer.discover(root):
                 resolved = path.resolve()
@@ -131,15 +139,19 @@ class ImportRun:
             start, state = previous.offset, dict(previous.state)
         try:
             result = self.importer.parse(path, start, state)
-        except (OSError, ValueError) as exc:
-            self._error(f"{path}: {exc}")
+        except Exception as exc:  # one broken file must never stop the others
+            self._error(f"{path}: cannot import: {type(exc).__name__}: {exc}")
             return
         self.summary.files_read += 1
         self.summary.bad_lines += result.bad_lines
         for message in result.errors:
             self._error(f"{path}: {message}")
         for event in result.events:
-            self.registry.price_event(event)
+            _clean_text_fields(event)
+            try:
+                self.registry.price_event(event)
+            except ValueError as exc:  # the event is kept, unpriced
+                self._error(f"{path}: event {event.event_id}: {exc}")
         self._pending.extend(result.events)
         self._pending_states.append(
             FileState(
@@ -181,6 +193,33 @@ class ImportRun:
         self.summary.errors.append(message)
 
 
+def _clean(text: str) -> str:
+    # File names that are not UTF-8 reach Python as surrogate escapes, which
+    # the store cannot encode; the bad bytes are written as \xNN instead.
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _clean_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean(value)
+    if isinstance(value, dict):
+        return {_clean(str(key)): _clean_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clean_json(item) for item in value]
+    return value
+
+
+def _clean_text_fields(event: CostEvent) -> None:
+    event.session_id = _clean(event.session_id)
+    event.parent_session_id = _clean(event.parent_session_id)
+    event.project = _clean(event.project)
+    event.attributes = {
+        _clean(key): _clean(value) for key, value in event.attributes.items()
+    }
+
+
 def _signature(path: Path) -> tuple[int, int]:
     stat = path.stat()
     return stat.st_size, stat.st_mtime_ns
@@ -214,12 +253,12 @@ def save_progress(store: Store, importer: str, states: list[FileState]) -> None:
     rows = [
         [
             importer,
-            state.path,
+            _clean(state.path),
             state.size,
             state.mtime_ns,
             state.fingerprint,
             state.offset,
-            orjson.dumps(state.state).decode(),
+            orjson.dumps(_clean_json(state.state)).decode(),
             state.events,
             state.bad_lines,
             now,
