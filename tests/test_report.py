@@ -162,5 +162,22 @@ def test_cli_rejects_unknown_zone(engine_dsn: str) -> None:
     result = CliRunner().invoke(
         cli, ["report", "--db", engine_dsn, "--tz", "Mars/Olympus"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "unknown time zone 'Mars/Olympus'" in result.output
+
+
+def test_cli_rejects_reversed_range(engine_dsn: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "--db",
+            engine_dsn,
+            "--since",
+            "2026-11-24",
+            "--until",
+            "2026-11-23",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "is after --until" in result.output

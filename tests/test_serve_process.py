@@ -149,3 +149,18 @@ def test_sigkill_mid_stream_loses_nothing(tmp_path):
     total, events = report_total(tmp_path, dsn)
     assert events == last * BATCH
     assert total == SPAN_COST * last * BATCH
+
+
+def test_report_reads_through_running_service(tmp_path):
+    # The service holds the embedded store, so the report goes through its API.
+    dsn = f"chdb://{tmp_path / 'store'}"
+    process, info = start_serve(tmp_path, dsn)
+    try:
+        with client() as http:
+            assert send_batch(http, info, 1).status_code == 200
+        total, events = report_total(tmp_path, dsn)
+        assert events == BATCH
+        assert total == SPAN_COST * BATCH
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0

@@ -8,9 +8,18 @@ import click
 from rich.console import Console
 
 from otel_cost.cli.common import db_option, print_json
+from otel_cost.errors import ConfigError
 from otel_cost.reports.render import render_csv, render_table
-from otel_cost.reports.report import GROUPINGS, Report, build_report, day_bounds
+from otel_cost.reports.report import (
+    GROUPINGS,
+    Report,
+    build_report,
+    day_bounds,
+    report_from_json,
+)
 from otel_cost.reports.timezones import local_timezone, validate_timezone
+from otel_cost.serve.client import ServiceClient
+from otel_cost.serve.discovery import service_for_store
 from otel_cost.store import open_store
 
 
@@ -60,15 +69,26 @@ def report_command(
     output_format: str,
 ) -> None:
     """Print stored cost grouped by day, session, project, model or harness."""
-    zone = validate_timezone(tz) if tz else local_timezone()
-    start, end = day_bounds(
-        _parse_day(since, "--since"), _parse_day(until, "--until"), zone
-    )
-    store = open_store(dsn)
     try:
-        report = build_report(store, group_by, zone, start, end)
-    finally:
-        store.close()
+        zone = validate_timezone(tz) if tz else local_timezone()
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tz") from None
+    first, last = _parse_day(since, "--since"), _parse_day(until, "--until")
+    if first and last and first > last:
+        raise click.BadParameter(f"--since {since} is after --until {until}")
+    service = service_for_store(dsn)
+    if service is not None:
+        # The service holds the embedded store, so it builds the report.
+        params = {"group_by": group_by, "tz": zone, "since": since, "until": until}
+        document = ServiceClient(service["api_url"]).get("/api/v1/report", params)
+        report = report_from_json(document)
+    else:
+        start, end = day_bounds(first, last, zone)
+        store = open_store(dsn)
+        try:
+            report = build_report(store, group_by, zone, start, end)
+        finally:
+            store.close()
     emit_report(report, output_format)
 
 

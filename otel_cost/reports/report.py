@@ -214,3 +214,33 @@ def _row(row: dict[str, Any]) -> ReportRow:
         estimated_events=int(row["estimated_events"]),
         tokens=tokens,
     )
+
+
+def report_from_json(document: dict[str, Any]) -> Report:
+    """Rebuild a `Report` from its JSON form (as the service API returns it)."""
+
+    def instant(text: str | None) -> datetime | None:
+        return datetime.fromisoformat(text) if text else None
+
+    report = Report(
+        group_by=document["group_by"],
+        timezone=document["timezone"],
+        since=instant(document.get("since")),
+        until=instant(document.get("until")),
+    )
+    report.rows = [
+        ReportRow(
+            key=row["key"],
+            cost_usd=Decimal(row["cost_usd"] or 0),
+            events=row["events"],
+            unpriced_events=row["unpriced_events"],
+            estimated_events=row.get("estimated_events", 0),
+            tokens=row["tokens"],
+        )
+        for row in document["rows"]
+    ]
+    report.total_usd = Decimal(document["total_usd"])
+    report.events = document["events"]
+    report.unpriced_events = document["unpriced_events"]
+    report.estimated_events = document.get("estimated_events", 0)
+    return report

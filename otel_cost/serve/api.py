@@ -133,6 +133,8 @@ class ApiHandler(Handler):
                 scope = queries.scope_from_params(params, now)
                 limit = queries.parse_limit(params.get("n"), "n", 10)
                 payload = {**_range(scope), "events": queries.top(store, scope, limit)}
+            elif path == "/api/v1/report":
+                payload = _report(store, params)
             elif path == "/api/v1/burn":
                 filters = queries.scope_from_params(params, now).filters
                 payload = {
@@ -235,3 +237,28 @@ def _gate_function() -> Any:
             return None
         raise
     return getattr(module, GATE_FUNCTION, None)
+
+
+def _report(store: Any, params: dict[str, str]) -> dict[str, Any]:
+    """Return ``otel-cost report``'s JSON document, for that command to use."""
+    from datetime import date
+
+    from otel_cost.reports.report import GROUPINGS, build_report, day_bounds
+    from otel_cost.reports.timezones import validate_timezone
+
+    group_by = params.get("group_by") or "day"
+    if group_by not in GROUPINGS:
+        expected = ", ".join(GROUPINGS)
+        raise queries.QueryError(f"group_by={group_by!r}; expected one of {expected}")
+    try:
+        zone = validate_timezone(params.get("tz") or "UTC")
+        since = date.fromisoformat(params["since"]) if params.get("since") else None
+        until = date.fromisoformat(params["until"]) if params.get("until") else None
+    except (OtelCostError, ValueError) as exc:
+        raise queries.QueryError(f"invalid report parameter: {exc}") from None
+    start, end = day_bounds(since, until, zone)
+    report = build_report(store, group_by, zone, start, end)
+    document: dict[str, Any] = orjson.loads(
+        orjson.dumps(report.as_dict(), default=lambda value: format(value, "f"))
+    )
+    return document

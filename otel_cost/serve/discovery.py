@@ -85,3 +85,24 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def service_for_store(dsn: str | None) -> dict[str, Any] | None:
+    """Return the live service that holds the embedded store ``dsn`` would open.
+
+    Only an embedded store needs the service: a server store can be read by
+    any number of processes.
+    """
+    from otel_cost import config
+
+    wanted = dsn or config.default_dsn()
+    if not wanted.startswith("chdb://"):
+        return None
+    info = running_service()
+    if info is None:
+        return None
+    same_store = (
+        info.get("dsn") == wanted
+        and info.get("database") == config.clickhouse_database()
+    )
+    return info if same_store else None

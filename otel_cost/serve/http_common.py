@@ -87,6 +87,8 @@ class Server(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    # The default backlog of 5 resets connections under a burst of clients.
+    request_queue_size = 128
 
     def __init__(
         self, host: str, port: int, handler: type[BaseHTTPRequestHandler], state: Any
