@@ -23,6 +23,7 @@ ROUTES = {
     ("get", "/api/v1/sessions/{session_id}/events"),
     ("get", "/api/v1/top"),
     ("get", "/api/v1/burn"),
+    ("get", "/api/v1/report"),
     ("post", "/api/v1/events"),
     ("post", "/api/v1/budgets/gate"),
 }
