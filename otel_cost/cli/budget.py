@@ -69,7 +69,7 @@ def money(text: str, name: str) -> Decimal:
         raise click.BadParameter(
             f"{text!r} is not an amount such as 25 or 12.50", param_hint=name
         ) from None
-    if amount < 0 or not amount.is_finite():
+    if not amount.is_finite() or amount < 0:
         raise click.BadParameter(
             f"{text!r} must be a finite amount of 0 or more", param_hint=name
         )

@@ -80,10 +80,19 @@ def quickstart_command(
             emit_report(report, "table", f"{label}: cost by {group_by} ({zone})")
     finally:
         store.close()
-    console.print(
-        f"Store: {store.dsn} (database {store.database}). "
-        "Next: `otel-cost report --by project`, `otel-cost import all` after new sessions."
-    )
+    if label == "EXAMPLE DATA":
+        console.print(
+            f"Store: {store.dsn} (database {store.database}). To look at the examples "
+            f"again: OTEL_COST_CLICKHOUSE_DATABASE={EXAMPLES_DATABASE} otel-cost report "
+            "--by session. Your own agents' history goes to the default database: "
+            "`otel-cost import all`, then `otel-cost report`."
+        )
+    else:
+        console.print(
+            f"Store: {store.dsn} (database {store.database}). Next: "
+            "`otel-cost report --by project`, and `otel-cost import all` after new "
+            "sessions (only new bytes are read)."
+        )
 
 
 def _import_examples(store: Store, registry: PricingRegistry) -> list[ImportSummary]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import clickhouse_connect
 
@@ -112,9 +114,17 @@ def _open_embedded(dsn: str, database: str) -> Store:
                 f"this process already runs the embedded store {str(other)!r}; "
                 f"chDB cannot open a second one at {str(path)!r}"
             )
+        _check_timezone_variable()
         lock = StoreLock(path)
-        lock.acquire()
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            lock.acquire()
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            lock.release()
+            raise StoreError(
+                f"cannot create the embedded store at {str(path)!r}: {exc.strerror}; "
+                "give a directory path with --db chdb:///path"
+            ) from exc
         try:
             root = clickhouse_connect.get_client(dsn=f"{EMBEDDED_SCHEME}{path}")
         except Exception as exc:
@@ -129,6 +139,20 @@ def _open_embedded(dsn: str, database: str) -> Store:
         dsn=f"{EMBEDDED_SCHEME}{path}", database=database
     )
     return Store(client=client, dsn=dsn, database=database, embedded=True, path=path)
+
+
+def _check_timezone_variable() -> None:
+    # chDB fails with an unrelated message when TZ names no known zone.
+    zone = os.environ.get("TZ", "").lstrip(":")
+    if not zone:
+        return
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise StoreError(
+            f"TZ={zone!r} is not an IANA time zone, and the embedded ClickHouse "
+            "cannot start with it; unset TZ or set it to a name such as Europe/Berlin"
+        ) from None
 
 
 def _open_server(dsn: str, database: str) -> Store:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from otel_cost.errors import StoreLockedError
 
@@ -22,27 +23,38 @@ class StoreLock:
         self.path = store_path.with_name(store_path.name + ".lock")
         self._handle: IO[str] | None = None
 
-    def acquire(self) -> None:
-        """Take the lock, or raise `StoreLockedError` naming the holder."""
+    def acquire(self, wait_s: float = 3.0) -> None:
+        """Take the lock, waiting up to ``wait_s`` for a short command to finish.
+
+        Raises `StoreLockedError` naming the holder when the wait runs out.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise StoreLockedError(
-                f"the embedded store {str(self.path.with_suffix(''))!r} is in use by "
-                f"another otel-cost process (pid {holder}); stop that process, or "
-                "let it serve this command through its API, or pass --db with "
-                "another store"
-            ) from None
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    self._raise_locked(handle)
+                time.sleep(0.05)
         handle.seek(0)
         handle.truncate()
         handle.write(str(os.getpid()))
         handle.flush()
         self._handle = handle
+
+    def _raise_locked(self, handle: IO[str]) -> NoReturn:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise StoreLockedError(
+            f"the embedded store {str(self.path.with_suffix(''))!r} is in use by "
+            f"another otel-cost process (pid {holder}); stop that process, or "
+            "let it serve this command through its API, or pass --db with "
+            "another store"
+        )
 
     def release(self) -> None:
         """Drop the lock if held."""
