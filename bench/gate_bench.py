@@ -2,8 +2,8 @@
 
 Each run starts ``python -m otel_cost.cli.hook claude-code pretooluse`` as the
 agent does, writes the hook payload to its stdin and waits for its response.
-The budgets file has a session and a project envelope, and the store holds
-``--events`` events of earlier sessions plus the current one. Cases:
+The budgets file has a session and a project envelope, and the store contains
+``--events`` events of earlier sessions and of the current one. Cases:
 
 - ``python -c pass``: the interpreter's own start-up, the floor of any hook;
 - no budgets file: the hook starts and returns at once;
@@ -90,7 +90,7 @@ def seed(dsn: str, events: int, env: dict[str, str]) -> None:
 
 
 def time_process(command: list[str], env: dict[str, str], runs: int) -> dict[str, Any]:
-    """Run ``command`` once to warm up, then ``runs`` times; return ms percentiles."""
+    """Run ``command`` once to warm up, then ``runs`` times, and return p50 and p95 in ms."""
     timings = []
     answer = ""
     for run in range(runs + 1):

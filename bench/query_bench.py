@@ -12,7 +12,7 @@ size it times:
   last 30 days.
 
 Prints one JSON line per query and size, then a table of p50 and p95 in ms.
-Usage: python bench/query_bench.py [--sizes 1000000,10000000] [--runs 7]
+Usage: python bench/query_bench.py [--sizes 1000000,10000000] [--runs 5]
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def panel_queries(store: Store, end: datetime) -> dict[str, Callable[[], int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,10000000")
-    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     sizes = sorted(int(size) for size in args.sizes.split(","))
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
