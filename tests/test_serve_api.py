@@ -446,3 +446,36 @@ def test_budget_gate_endpoint(store, registry):
     assert "invalid gate action" in bad.json()["error"]
     assert "# TYPE otel_cost_budget_spent_usd" in page
     assert 'envelope="dev"' in page
+
+
+def test_budgets_and_report_endpoints(store, registry, tmp_path, monkeypatch):
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        "envelopes:\n"
+        "  - {name: web-monthly, scope: project, limit_usd: 1, match: {project: web}}\n"
+    )
+    monkeypatch.setenv("OTEL_COST_BUDGETS_FILE", str(budgets))
+    with serving(store, registry) as service, client() as http:
+        post_events(http, service, EVENTS[:2])
+        api = service.urls["api_url"]
+        listed = http.get(f"{api}/api/v1/budgets").json()
+        report = http.get(
+            f"{api}/api/v1/report", params={"group_by": "project", "tz": "UTC"}
+        ).json()
+        bad = http.get(f"{api}/api/v1/report", params={"group_by": "planet"})
+    assert listed == {
+        "budgets": [
+            {
+                "scope": "project",
+                "name": "web-monthly",
+                "limit_usd": "1",
+                "spent_usd": "0.0135",
+                "period": "month",
+                "project": "web",
+            }
+        ]
+    }
+    # e1 and e2 cost 0.0045 + 0.009.
+    assert report["total_usd"] == "0.0135"
+    assert report["rows"][0]["key"] == "web"
+    assert bad.status_code == 400

@@ -24,6 +24,7 @@ ROUTES = {
     ("get", "/api/v1/top"),
     ("get", "/api/v1/burn"),
     ("get", "/api/v1/report"),
+    ("get", "/api/v1/budgets"),
     ("post", "/api/v1/events"),
     ("post", "/api/v1/budgets/gate"),
 }

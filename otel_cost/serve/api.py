@@ -135,6 +135,8 @@ class ApiHandler(Handler):
                 payload = {**_range(scope), "events": queries.top(store, scope, limit)}
             elif path == "/api/v1/report":
                 payload = _report(store, params)
+            elif path == "/api/v1/budgets":
+                payload = _budgets(store, now)
             elif path == "/api/v1/burn":
                 filters = queries.scope_from_params(params, now).filters
                 payload = {
@@ -259,6 +261,26 @@ def _report(store: Any, params: dict[str, str]) -> dict[str, Any]:
     start, end = day_bounds(since, until, zone)
     report = build_report(store, group_by, zone, start, end)
     document: dict[str, Any] = orjson.loads(
-        orjson.dumps(report.as_dict(), default=lambda value: format(value, "f"))
+        orjson.dumps(report.as_dict(), default=queries.money)
     )
     return document
+
+
+def _budgets(store: Any, now: datetime) -> dict[str, Any]:
+    """Return every budget envelope with its limit and spend (an empty list: none)."""
+    from otel_cost.views.budgets import load_budget_lines
+
+    lines = load_budget_lines(store, now) or []
+    return {
+        "budgets": [
+            {
+                "scope": line.scope,
+                "name": line.name,
+                "limit_usd": queries.money(line.limit_usd),
+                "spent_usd": queries.money(line.spent_usd),
+                "period": line.period,
+                "project": line.project,
+            }
+            for line in lines
+        ]
+    }

@@ -2,9 +2,8 @@
 
 Endpoints used: ``/api/v1/burn`` (rolling totals), ``/api/v1/summary``
 (spend grouped by a dimension), ``/api/v1/top`` (most expensive events) and
-``/api/v1/sessions``. Money arrives as exact decimal strings and becomes
-`Decimal` through its text, so no float rounding creeps in. The API has no
-budget endpoint, so budgets read this way show as "no budgets".
+``/api/v1/sessions`` and ``/api/v1/budgets``. Money arrives as exact decimal
+strings and becomes `Decimal` through its text, so no float rounding creeps in.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from otel_cost.views.model import (
     PERIODS,
     ROLLING_WINDOWS,
     ZERO,
+    BudgetLine,
     DayStatus,
     MixRow,
     Operation,
@@ -116,14 +116,30 @@ class ApiSource:
             unpriced=self._unpriced(project, window),
             projects=self._projects(now),
             project_today=project_today,
-            budgets=None,
+            budgets=self._budgets(),
         )
 
     def day_status(self, now: datetime) -> DayStatus:
         """Return today's spend per project, in one API call."""
         today = {"since": _iso(start_of_local_day(now)), "until": _until(now)}
         projects = self._summary("project", None, **today)
-        return DayStatus(now, self.name, _sum_rows(projects), projects, None)
+        return DayStatus(now, self.name, _sum_rows(projects), projects, self._budgets())
+
+    def _budgets(self) -> list[BudgetLine] | None:
+        """Return the service's budget lines, or None when it declares none."""
+        payload = self.get("/api/v1/budgets")
+        lines = [
+            BudgetLine(
+                scope=item["scope"],
+                name=item["name"],
+                limit_usd=Decimal(item["limit_usd"]),
+                spent_usd=Decimal(item["spent_usd"]),
+                period=item["period"],
+                project=item["project"],
+            )
+            for item in payload.get("budgets", [])
+        ]
+        return lines or None
 
     def sessions(self, query: Query, now: datetime) -> list[SessionRow]:
         """Return the sessions of the selected period, most recent first."""
