@@ -9,6 +9,7 @@ retryable signal of the OTLP specification.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn
 
@@ -73,6 +74,22 @@ class _Guard:
         context.abort(grpc.StatusCode.UNAVAILABLE, message)
         raise AssertionError("grpc ServicerContext.abort returned")
 
+    def store(
+        self,
+        export: Callable[[Any, str], ExportOutcome],
+        request: Any,
+        context: grpc.ServicerContext,
+    ) -> ExportOutcome:
+        """Check the token, then store one export or abort with its gRPC status."""
+        self.check_token(context)
+        try:
+            return export(request, "grpc")
+        except (OverloadedError, UnavailableError) as exc:
+            self.retryable(context, str(exc))
+        except WriteRejectedError as exc:
+            context.abort(grpc.StatusCode.INTERNAL, str(exc))
+            raise AssertionError("grpc ServicerContext.abort returned") from exc
+
 
 class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
     """Receives spans."""
@@ -86,13 +103,7 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         context: grpc.ServicerContext,
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         """Store the spans of one export."""
-        self.guard.check_token(context)
-        try:
-            outcome = self.guard.receiver.export_traces(request, "grpc")
-        except (OverloadedError, UnavailableError) as exc:
-            self.guard.retryable(context, str(exc))
-        except WriteRejectedError as exc:
-            context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        outcome = self.guard.store(self.guard.receiver.export_traces, request, context)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if _partial(outcome):
             response.partial_success.rejected_spans = outcome.rejected
@@ -112,13 +123,7 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
         context: grpc.ServicerContext,
     ) -> logs_service_pb2.ExportLogsServiceResponse:
         """Store the log records of one export."""
-        self.guard.check_token(context)
-        try:
-            outcome = self.guard.receiver.export_logs(request, "grpc")
-        except (OverloadedError, UnavailableError) as exc:
-            self.guard.retryable(context, str(exc))
-        except WriteRejectedError as exc:
-            context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        outcome = self.guard.store(self.guard.receiver.export_logs, request, context)
         response = logs_service_pb2.ExportLogsServiceResponse()
         if _partial(outcome):
             response.partial_success.rejected_log_records = outcome.rejected
