@@ -22,6 +22,9 @@ from otel_cost.store.writer import write_events
 OPUS = "claude-opus-4-8"
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 YEAR = timedelta(days=365)
+# One day before NOW or the clock, whichever is later, so that no cutoff in
+# these tests (365 days or more before NOW or the clock) archives its month.
+RECENT = max(NOW, datetime.now(UTC)) - timedelta(days=1)
 # claude-opus-4-8: 5e-06 per input token, 2.5e-05 per output token.
 COST_OCT = 1000 * D("0.000005") + 100 * D("0.000025")  # 0.0075
 COST_OCT_GROWN = 1000 * D("0.000005") + 400 * D("0.000025")  # 0.015
@@ -59,7 +62,7 @@ def history(store: Store, registry: PricingRegistry) -> Store:
                 model="mystery-model", usage=Usage(tokens={T.INPUT: 300}),
             ),
             opus(registry, "jan-1", datetime(2025, 1, 5, tzinfo=UTC), 2000, 0),
-            opus(registry, "recent", NOW - timedelta(days=10), 4000, 1000),
+            opus(registry, "recent", RECENT, 4000, 1000),
         ],
     )  # fmt: skip
     # A grown revision of oct-2 replaces it: the rollup gets a negative row.
