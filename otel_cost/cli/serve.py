@@ -6,8 +6,10 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -24,6 +26,8 @@ from otel_cost.serve.service import (
 
 logger = logging.getLogger(__name__)
 
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
 
 def _host_port(value: str | None, name: str) -> tuple[str, int] | None:
     if value is None:
@@ -36,6 +40,20 @@ def _host_port(value: str | None, name: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
+def _port_option(flag: str, default: int, help_text: str) -> Decorator:
+    return click.option(
+        flag,
+        type=click.IntRange(0, 65535),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def _address_option(flag: str, name: str, help_text: str) -> Decorator:
+    return click.option(flag, name, metavar="HOST:PORT", default=None, help=help_text)
+
+
 @click.command("serve")
 @db_option
 @pricing_option
@@ -45,48 +63,18 @@ def _host_port(value: str | None, name: str) -> tuple[str, int] | None:
     show_default=True,
     help="Address all three listeners bind to.",
 )
-@click.option(
-    "--grpc-port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_GRPC_PORT,
-    show_default=True,
-    help="OTLP/gRPC port (0 picks a free port).",
+@_port_option("--grpc-port", DEFAULT_GRPC_PORT, "OTLP/gRPC port (0 picks a free port).")
+@_port_option("--http-port", DEFAULT_HTTP_PORT, "OTLP/HTTP port (0 picks a free port).")
+@_port_option(
+    "--api-port", DEFAULT_API_PORT, "REST API, /metrics and health port (0 picks one)."
 )
-@click.option(
-    "--http-port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_HTTP_PORT,
-    show_default=True,
-    help="OTLP/HTTP port (0 picks a free port).",
+@_address_option(
+    "--otlp-grpc", "otlp_grpc", "OTLP/gRPC address; overrides --host and --grpc-port."
 )
-@click.option(
-    "--api-port",
-    type=click.IntRange(0, 65535),
-    default=DEFAULT_API_PORT,
-    show_default=True,
-    help="REST API, /metrics and health port (0 picks one).",
+@_address_option(
+    "--otlp-http", "otlp_http", "OTLP/HTTP address; overrides --host and --http-port."
 )
-@click.option(
-    "--otlp-grpc",
-    "otlp_grpc",
-    metavar="HOST:PORT",
-    default=None,
-    help="OTLP/gRPC address; overrides --host and --grpc-port.",
-)
-@click.option(
-    "--otlp-http",
-    "otlp_http",
-    metavar="HOST:PORT",
-    default=None,
-    help="OTLP/HTTP address; overrides --host and --http-port.",
-)
-@click.option(
-    "--api",
-    "api",
-    metavar="HOST:PORT",
-    default=None,
-    help="API address; overrides --host and --api-port.",
-)
+@_address_option("--api", "api", "API address; overrides --host and --api-port.")
 @click.option(
     "--spool-dir",
     type=click.Path(file_okay=False, path_type=Path),
