@@ -7,7 +7,7 @@ import re
 import pytest
 
 from otel_cost.errors import ConfigError
-from otel_cost.store import open_store
+from otel_cost.store import Store, open_store
 from otel_cost.store.migrations import (
     EMBEDDED_TTL,
     MIGRATIONS_TABLE,
@@ -117,6 +117,14 @@ def test_cluster_keeps_ttl_and_policy() -> None:
     events = created(cluster_statements())["cost_events_local"]
     assert "INTERVAL 90 DAY TO VOLUME 'warm'" in events
     assert events.endswith("SETTINGS storage_policy = 'tiered'")
+
+
+def test_cluster_ddl_parses(store: Store) -> None:
+    # The embedded engine has no cluster to run them on, but its parser
+    # checks the syntax of every rewritten statement.
+    for statement in cluster_statements():
+        tree = store.query(f"EXPLAIN AST {statement}")
+        assert tree[0][0].startswith("CreateQuery"), statement
 
 
 def test_invalid_cluster_name_rejected() -> None:
