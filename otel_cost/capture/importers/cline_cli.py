@@ -18,20 +18,19 @@ import orjson
 
 from otel_cost.capture.importers.base import ParseResult
 from otel_cost.capture.importers.record_fields import (
-    RecordError,
+    RECORD_ERRORS,
     any_time,
     as_mapping,
     canonical_usage,
     cost_usd,
     project_name,
+    read_json_object,
     text,
     tokens,
 )
-from otel_cost.errors import UsageFormatError
 from otel_cost.events import CostEvent, TokenCategory, Usage
 
 MESSAGES_SUFFIX = ".messages.json"
-RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
 
 
 def parse_cli_session(path: Path, harness: str) -> ParseResult:
@@ -49,7 +48,7 @@ def parse_cli_session(path: Path, harness: str) -> ParseResult:
         result.bad_lines += 1
         result.errors.append("the session file has no messages array")
         return result
-    manifest = _read_manifest(path.with_name(f"{session_id}.json"))
+    manifest = read_json_object(path.with_name(f"{session_id}.json"))
     context = _SessionContext(harness, session_id, manifest, _parent_id(document))
     for index, message in enumerate(messages):
         try:
@@ -63,14 +62,6 @@ def parse_cli_session(path: Path, harness: str) -> ParseResult:
     return result
 
 
-def _read_manifest(path: Path) -> Mapping[str, Any]:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return {}
-    return data if isinstance(data, Mapping) else {}
-
-
 def _parent_id(document: Mapping[str, Any]) -> str:
     origin = document.get("origin")
     return text(origin.get("parentThreadId")) if isinstance(origin, Mapping) else ""
@@ -80,23 +71,38 @@ def cli_usage(metrics: Mapping[str, Any]) -> Usage:
     """Convert a message's ``metrics`` into canonical categories.
 
     ``inputTokens`` includes the cache reads and writes, so they are taken out
-    of it. An input smaller than its cache parts cannot include them and is
-    kept as uncached input.
+    of it by `cline_usage`.
     """
     # NOTE: "includes" follows a third-party importer's reading of Cline's SDK
     # documentation; no real Cline CLI session was available to check it.
     prompt = tokens(metrics, "inputTokens", "metrics.inputTokens")
     reads = tokens(metrics, "cacheReadTokens", "metrics.cacheReadTokens")
     writes = tokens(metrics, "cacheWriteTokens", "metrics.cacheWriteTokens")
-    uncached = prompt - reads - writes if prompt >= reads + writes else prompt
+    output = tokens(metrics, "outputTokens", "metrics.outputTokens")
+    return cline_usage(prompt, output, reads, writes, inclusive=True)
+
+
+def cline_usage(
+    tokens_in: int, tokens_out: int, reads: int, writes: int, inclusive: bool
+) -> Usage:
+    """Convert Cline-family token counts into canonical categories.
+
+    With ``inclusive`` the input count contains the cache reads and writes and
+    they are taken out of it. An input smaller than its cache parts cannot
+    contain them, so it is read as uncached input only: older Roo Code
+    releases wrote Anthropic-protocol requests that way. Cache writes are
+    priced as 5-minute writes, the provider default, because the entry does
+    not say which lifetime was used.
+    """
+    uncached = tokens_in
+    if inclusive and tokens_in >= reads + writes:
+        uncached = tokens_in - reads - writes
     return canonical_usage(
         {
             TokenCategory.INPUT: uncached,
             TokenCategory.CACHE_READ: reads,
             TokenCategory.CACHE_WRITE_5M: writes,
-            TokenCategory.OUTPUT: tokens(
-                metrics, "outputTokens", "metrics.outputTokens"
-            ),
+            TokenCategory.OUTPUT: tokens_out,
         }
     )
 

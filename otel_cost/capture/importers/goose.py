@@ -38,6 +38,7 @@ from otel_cost.capture.importers.discovery import (
     xdg_data_dir,
 )
 from otel_cost.capture.importers.record_fields import (
+    RECORD_ERRORS,
     RecordError,
     any_time,
     as_mapping,
@@ -47,14 +48,12 @@ from otel_cost.capture.importers.record_fields import (
     text,
     tokens,
 )
-from otel_cost.errors import UsageFormatError
 from otel_cost.events import CostEvent, CostStatus, TokenCategory, Usage
 
 logger = logging.getLogger(__name__)
 
 HARNESS = "goose"
 DATABASE_NAME = "sessions.db"
-RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
 WATERMARK = "updated_at"
 # Columns read when present; ``id`` is the only one required.
 OPTIONAL_COLUMNS = (

@@ -33,7 +33,7 @@ from otel_cost.capture.importers.discovery import (
     xdg_data_dir,
 )
 from otel_cost.capture.importers.record_fields import (
-    RecordError,
+    RECORD_ERRORS,
     as_mapping,
     canonical_usage,
     cost_usd,
@@ -42,7 +42,6 @@ from otel_cost.capture.importers.record_fields import (
     text,
     tokens,
 )
-from otel_cost.errors import UsageFormatError
 from otel_cost.events import CostEvent, TokenCategory, Usage
 
 logger = logging.getLogger(__name__)
@@ -53,7 +52,6 @@ MESSAGE_GLOB = "message/*/*.json"
 SESSION_GLOB = "session/*/*.json"
 # Guards the walk up ``parent_id`` links against a cycle in a damaged database.
 MAX_SESSION_DEPTH = 64
-RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
 WATERMARK = "message_time_updated"
 # Assistant messages seen before their response finished, re-read every run.
 UNFINISHED = "unfinished_messages"

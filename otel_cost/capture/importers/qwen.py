@@ -21,6 +21,7 @@ import orjson
 from otel_cost import config
 from otel_cost.capture.importers.base import Importer, ParseResult, env_path, read_tail
 from otel_cost.capture.importers.record_fields import (
+    RECORD_ERRORS,
     RecordError,
     as_mapping,
     iso_time,
@@ -28,7 +29,6 @@ from otel_cost.capture.importers.record_fields import (
     text,
     tokens,
 )
-from otel_cost.errors import UsageFormatError
 from otel_cost.events import CostEvent, Usage
 from otel_cost.normalise.usage import from_gemini
 
@@ -36,7 +36,6 @@ logger = logging.getLogger(__name__)
 
 HARNESS = "qwen-code"
 CHAT_GLOB = "*/chats/**/*.jsonl"
-RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
 # Qwen Code's auth types, mapped to the provider that bills the request.
 AUTH_PROVIDERS = {
     "qwen-oauth": "qwen",

@@ -15,7 +15,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from otel_cost.errors import OtelCostError
+import orjson
+
+from otel_cost.errors import OtelCostError, UsageFormatError
 from otel_cost.events import TokenCategory, Usage
 
 # Epoch values above this are milliseconds: 1e11 seconds is the year 5138.
@@ -24,6 +26,23 @@ EPOCH_MS_THRESHOLD = 100_000_000_000
 
 class RecordError(OtelCostError, ValueError):
     """A record in an agent's history has a field of the wrong type or range."""
+
+
+#: Errors that make one record unusable; an importer counts it and goes on.
+RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
+
+
+def read_json_object(path: Path) -> Mapping[str, Any]:
+    """Read the JSON object in ``path``, or return ``{}`` when there is none.
+
+    A missing or unreadable file, invalid JSON and a value that is not an
+    object all return ``{}``, because callers use such files only as hints.
+    """
+    try:
+        data = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return data if isinstance(data, Mapping) else {}
 
 
 def as_mapping(value: Any, name: str) -> Mapping[str, Any]:

@@ -36,21 +36,21 @@ import orjson
 
 from otel_cost import config
 from otel_cost.capture.importers.base import Importer, ParseResult, env_path
-from otel_cost.capture.importers.cline_cli import parse_cli_session
+from otel_cost.capture.importers.cline_cli import cline_usage, parse_cli_session
 from otel_cost.capture.importers.discovery import app_support_dir, xdg_data_dir
 from otel_cost.capture.importers.opencode import parse_database
 from otel_cost.capture.importers.record_fields import (
+    RECORD_ERRORS,
     RecordError,
     as_mapping,
-    canonical_usage,
     cost_usd,
     epoch_time,
     project_name,
+    read_json_object,
     text,
     tokens,
 )
-from otel_cost.errors import UsageFormatError
-from otel_cost.events import CostEvent, TokenCategory, Usage
+from otel_cost.events import CostEvent, Usage
 
 logger = logging.getLogger(__name__)
 
@@ -73,38 +73,12 @@ MODEL_TAG = re.compile(rb"<model>([^<]{1,200})</model>")
 WORKSPACE_LINE = re.compile(
     rb"# Current (?:Workspace|Working) Directory \(([^)]{1,1000})\) Files"
 )
-RECORD_ERRORS = (RecordError, UsageFormatError, orjson.JSONDecodeError)
 
 
 def vscode_extension_dirs(extension_id: str) -> list[Path]:
     """Return ``globalStorage/<extension_id>`` of every VS Code-family editor."""
     base = app_support_dir()
     return [base / app / "User" / "globalStorage" / extension_id for app in VSCODE_APPS]
-
-
-def cline_usage(
-    tokens_in: int, tokens_out: int, reads: int, writes: int, inclusive: bool
-) -> Usage:
-    """Convert Cline-family token counts into canonical categories.
-
-    With ``inclusive`` the input count contains the cache reads and writes and
-    they are taken out of it. An input smaller than its cache parts cannot
-    contain them, so it is read as uncached input only: older Roo Code
-    releases wrote Anthropic-protocol requests that way. Cache writes are
-    priced as 5-minute writes, the provider default, because the entry does
-    not say which lifetime was used.
-    """
-    uncached = tokens_in
-    if inclusive and tokens_in >= reads + writes:
-        uncached = tokens_in - reads - writes
-    return canonical_usage(
-        {
-            TokenCategory.INPUT: uncached,
-            TokenCategory.CACHE_READ: reads,
-            TokenCategory.CACHE_WRITE_5M: writes,
-            TokenCategory.OUTPUT: tokens_out,
-        }
-    )
 
 
 @dataclass
@@ -121,7 +95,7 @@ class TaskFiles:
     @cached_property
     def history_item(self) -> Mapping[str, Any]:
         """Roo Code's and Kilo Code's task record: workspace, parent, mode."""
-        return _read_object(self.directory / HISTORY_ITEM)
+        return read_json_object(self.directory / HISTORY_ITEM)
 
     @cached_property
     def history_tags(self) -> tuple[str, str]:
@@ -139,7 +113,7 @@ class TaskFiles:
     @cached_property
     def metadata_model(self) -> tuple[str, str]:
         """The last model and provider in ``task_metadata.json``'s ``model_usage``."""
-        usage = _read_object(self.directory / TASK_METADATA).get("model_usage")
+        usage = read_json_object(self.directory / TASK_METADATA).get("model_usage")
         for entry in reversed(usage if isinstance(usage, list) else []):
             if isinstance(entry, Mapping) and text(entry.get("model_id")):
                 return text(entry.get("model_id")), text(entry.get("model_provider_id"))
@@ -158,14 +132,6 @@ class TaskFiles:
             if candidate and candidate != self.task_id:
                 return candidate
         return ""
-
-
-def _read_object(path: Path) -> Mapping[str, Any]:
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return {}
-    return data if isinstance(data, Mapping) else {}
 
 
 class TaskHistoryImporter(Importer):
