@@ -45,6 +45,16 @@ def pricing_option(func: F) -> F:
     )(func)
 
 
+def api_url_option(func: F) -> F:
+    """Add ``--api-url URL`` for views that can read through a running serve."""
+    return click.option(
+        "--api-url",
+        default=None,
+        metavar="URL",
+        help="Read through this otel-cost serve API instead of discovering one.",
+    )(func)
+
+
 def json_default(value: Any) -> Any:
     """Serialise decimals as exact strings for JSON output."""
     if isinstance(value, Decimal):

@@ -6,19 +6,14 @@ import sys
 
 import click
 
-from otel_cost.cli.common import db_option
+from otel_cost.cli.common import api_url_option, db_option
 from otel_cost.views.menubar import FORMATS, render, top_command
 from otel_cost.views.source import open_source, utc_now
 
 
 @click.command("menubar")
 @db_option
-@click.option(
-    "--api-url",
-    default=None,
-    metavar="URL",
-    help="Read through this otel-cost serve API instead of discovering one.",
-)
+@api_url_option
 @click.option(
     "--format",
     "output_format",

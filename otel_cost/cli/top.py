@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from otel_cost.cli.common import db_option
+from otel_cost.cli.common import api_url_option, db_option
 from otel_cost.views.model import DEFAULT_REFRESH_SECONDS, GROUPINGS, PERIODS, Query
 from otel_cost.views.source import open_source
 
@@ -14,12 +14,7 @@ MAX_REFRESH_SECONDS = 5.0
 
 @click.command("top")
 @db_option
-@click.option(
-    "--api-url",
-    default=None,
-    metavar="URL",
-    help="Read through this otel-cost serve API instead of discovering one.",
-)
+@api_url_option
 @click.option(
     "--period",
     type=click.Choice(list(PERIODS)),
