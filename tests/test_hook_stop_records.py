@@ -48,3 +48,22 @@ def test_stop_hook_bad_input_allows(store: Store) -> None:
     assert result.exit_code == 0
     assert result.stdout.strip() == "{}"
     assert "invalid hook input" in result.stderr
+
+
+def test_hooks_status_after_install(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.json"
+    runner = CliRunner()
+    before = runner.invoke(
+        cli, ["hooks", "status", "claude-code", "--settings-file", str(settings)]
+    )
+    assert "(not found)" in before.output
+    assert "PreToolUse         not installed" in before.output
+    runner.invoke(
+        cli, ["hooks", "install", "claude-code", "--settings-file", str(settings)]
+    )
+    after = runner.invoke(
+        cli, ["hooks", "status", "claude-code", "--settings-file", str(settings)]
+    )
+    assert after.exit_code == 0, after.output
+    for event in ("PreToolUse", "UserPromptSubmit", "Stop"):
+        assert f"{event:<18} installed" in after.output

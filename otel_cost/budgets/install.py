@@ -178,3 +178,18 @@ def uninstall_hooks(agent: str, path: Path) -> list[str]:
         del settings["hooks"]
     _write(path, settings)
     return sorted(set(removed))
+
+
+def installed_hooks(agent: str, path: Path) -> dict[str, bool]:
+    """Return, for each event otel-cost handles, whether its handler is installed."""
+    hooks = _read(path).get("hooks")
+    status: dict[str, bool] = {}
+    for event in AGENTS[agent].events:
+        groups = hooks.get(event) if isinstance(hooks, dict) else None
+        status[event] = isinstance(groups, list) and any(
+            _is_ours(handler)
+            for group in groups
+            if isinstance(group, dict)
+            for handler in group.get("hooks", [])
+        )
+    return status

@@ -92,10 +92,10 @@ def _settings(agent: str, global_scope: bool, settings_file: str | None) -> Path
 
 _agent_argument = click.argument("agent", type=click.Choice(list(AGENT_EVENTS)))
 _global_option = click.option(
-    "--global",
+    "--global/--project",
     "global_scope",
-    is_flag=True,
-    help="Use the user-wide settings file instead of the project's.",
+    default=False,
+    help="Use the user-wide settings file, or the project's (the default).",
 )
 _settings_option = click.option(
     "--settings-file",
@@ -137,6 +137,20 @@ def uninstall_command(
         click.echo(f"removed the otel-cost gate for {', '.join(removed)} from {path}")
     else:
         click.echo(f"no otel-cost gate hooks found in {path}")
+
+
+@hook_group.command("status")
+@_agent_argument
+@_global_option
+@_settings_option
+def status_command(agent: str, global_scope: bool, settings_file: str | None) -> None:
+    """Show which otel-cost hooks are installed in the agent's settings."""
+    from otel_cost.budgets.install import installed_hooks
+
+    path = _settings(agent, global_scope, settings_file)
+    click.echo(f"{agent} settings: {path}{'' if path.exists() else ' (not found)'}")
+    for event, present in installed_hooks(agent, path).items():
+        click.echo(f"  {event:<18} {'installed' if present else 'not installed'}")
 
 
 if __name__ == "__main__":

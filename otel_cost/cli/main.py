@@ -60,6 +60,8 @@ cli.add_command(top_command)
 cli.add_command(menubar_command)
 cli.add_command(budget_group)
 cli.add_command(hook_group)
+# `hooks` is the same group under the plural name some users type.
+cli.add_command(hook_group, name="hooks")
 cli.add_command(instrument_command)
 cli.add_command(serve_command)
 cli.add_command(archive_group)
