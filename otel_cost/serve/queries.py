@@ -42,6 +42,11 @@ FILTERS = {
 TOKEN_SUMS = ", ".join(
     f"sum({category.value}_tokens) AS {category.value}" for category in TokenCategory
 )
+#: Cost, unpriced-event and token aggregates of every totals row (`_totals_row`).
+COST_SUMS = (
+    "sum(cost_usd) AS cost_usd, sum(reported_cost_usd) AS reported_cost_usd, "
+    f"countIf(cost_status = 'unpriced') AS unpriced_events, {TOKEN_SUMS}"
+)
 BURN_WINDOWS = {
     "1h": timedelta(hours=1),
     "24h": timedelta(hours=24),
@@ -146,9 +151,7 @@ def summary(store: Store, dimension: str, scope: Scope) -> list[dict[str, Any]]:
         )
     where, params = scope.where()
     rows = store.query_dicts(
-        f"SELECT {DIMENSIONS[dimension]} AS key, count() AS events, "
-        "sum(cost_usd) AS cost_usd, sum(reported_cost_usd) AS reported_cost_usd, "
-        f"countIf(cost_status = 'unpriced') AS unpriced_events, {TOKEN_SUMS} "
+        f"SELECT {DIMENSIONS[dimension]} AS key, count() AS events, {COST_SUMS} "
         f"FROM cost_events FINAL WHERE {where} GROUP BY key "
         "ORDER BY ifNull(cost_usd, 0) DESC, key",
         params,
@@ -163,9 +166,7 @@ def sessions(store: Store, scope: Scope, limit: int) -> list[dict[str, Any]]:
     rows = store.query_dicts(
         "SELECT session_id, any(harness) AS harness, any(project) AS project, "
         "any(user) AS user, min(ts) AS first_ts, max(ts) AS last_ts, count() AS events, "
-        "sum(cost_usd) AS cost_usd, sum(reported_cost_usd) AS reported_cost_usd, "
-        f"countIf(cost_status = 'unpriced') AS unpriced_events, {TOKEN_SUMS} "
-        f"FROM cost_events FINAL WHERE session_id != '' AND {where} "
+        f"{COST_SUMS} FROM cost_events FINAL WHERE session_id != '' AND {where} "
         "GROUP BY session_id ORDER BY last_ts DESC, session_id LIMIT %(limit)s",
         params,
     )
