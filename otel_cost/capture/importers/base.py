@@ -53,6 +53,16 @@ class ParseResult:
     bad_lines: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add_error(self, message: str, max_listed: int | None = None) -> None:
+        """Count one unusable line or record and keep its message.
+
+        With ``max_listed`` only the messages of the first ``max_listed`` bad
+        lines are kept, so one damaged file cannot flood the report.
+        """
+        self.bad_lines += 1
+        if max_listed is None or self.bad_lines <= max_listed:
+            self.errors.append(message)
+
 
 class Importer(ABC):
     """Reads one agent's session files into cost events."""

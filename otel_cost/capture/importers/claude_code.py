@@ -72,8 +72,7 @@ class ClaudeCodeImporter(Importer):
                 ValueError,
                 TypeError,
             ) as exc:
-                result.bad_lines += 1
-                result.errors.append(f"line {number} (counting from byte {start}): {exc}")
+                result.add_error(f"line {number} (counting from byte {start}): {exc}")
                 continue
             if event is None:
                 continue

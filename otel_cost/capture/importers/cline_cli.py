@@ -40,13 +40,11 @@ def parse_cli_session(path: Path, harness: str) -> ParseResult:
     try:
         document = as_mapping(orjson.loads(path.read_bytes()), "session file")
     except RECORD_ERRORS as exc:
-        result.bad_lines += 1
-        result.errors.append(f"cannot parse the session file: {exc}")
+        result.add_error(f"cannot parse the session file: {exc}")
         return result
     messages = document.get("messages")
     if not isinstance(messages, list):
-        result.bad_lines += 1
-        result.errors.append("the session file has no messages array")
+        result.add_error("the session file has no messages array")
         return result
     manifest = read_json_object(path.with_name(f"{session_id}.json"))
     context = _SessionContext(harness, session_id, manifest, _parent_id(document))
@@ -54,8 +52,7 @@ def parse_cli_session(path: Path, harness: str) -> ParseResult:
         try:
             event = context.event(message, index)
         except RECORD_ERRORS as exc:
-            result.bad_lines += 1
-            result.errors.append(f"message {index}: {exc}")
+            result.add_error(f"message {index}: {exc}")
             continue
         if event is not None:
             result.events.append(event)

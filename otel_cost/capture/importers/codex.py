@@ -146,9 +146,9 @@ class CodexImporter(Importer):
             except NotARolloutError as exc:
                 return ParseResult(offset=0, errors=[str(exc)])
             except LINE_ERRORS as exc:
-                result.bad_lines += 1
-                if result.bad_lines <= MAX_LINE_ERRORS:
-                    result.errors.append(f"line {number} after byte {start}: {exc}")
+                result.add_error(
+                    f"line {number} after byte {start}: {exc}", MAX_LINE_ERRORS
+                )
             else:
                 if event is not None:
                     result.events.append(event)

@@ -173,12 +173,6 @@ def _parse_database(path: Path, state: dict[str, Any], reader: Any) -> ParseResu
     return result
 
 
-def _count_bad_record(result: ParseResult, message: str) -> None:
-    result.bad_lines += 1
-    if result.bad_lines <= MAX_REPORTED_ERRORS:
-        result.errors.append(message)
-
-
 def _inclusive_usage(
     prompt: Any, output: Any, cache_read: Any, cache_write: Any, reasoning: Any
 ) -> Usage:
@@ -255,7 +249,9 @@ def _read_store(
         try:
             result.events.append(_store_event(rowid, row, sessions))
         except RECORD_ERRORS as exc:
-            _count_bad_record(result, f"assistant_usage_events row {rowid}: {exc}")
+            result.add_error(
+                f"assistant_usage_events row {rowid}: {exc}", MAX_REPORTED_ERRORS
+            )
     return last_rowid
 
 
@@ -380,7 +376,7 @@ def _parse_session_log(
                 raise ValueError(f"expected a JSON object, got {type(record).__name__}")
             result.events.extend(_log_record_events(record, context, label))
         except (orjson.JSONDecodeError, *RECORD_ERRORS) as exc:
-            _count_bad_record(result, f"{label}: {exc}")
+            result.add_error(f"{label}: {exc}", MAX_REPORTED_ERRORS)
     return result
 
 
@@ -519,7 +515,7 @@ def _read_traces(
             attributes = _span_attributes(connection, str(span["span_id"]))
             result.events.append(_span_event(span, attributes))
         except RECORD_ERRORS as exc:
-            _count_bad_record(result, f"span {span.get('span_id')}: {exc}")
+            result.add_error(f"span {span.get('span_id')}: {exc}", MAX_REPORTED_ERRORS)
     return last_rowid
 
 

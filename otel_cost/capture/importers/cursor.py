@@ -126,9 +126,7 @@ def _read_conversations(
         try:
             events = _composer_events(connection, composer_id)
         except RECORD_ERRORS as exc:
-            result.bad_lines += 1
-            if result.bad_lines <= MAX_REPORTED_ERRORS:
-                result.errors.append(f"composer {composer_id}: {exc}")
+            result.add_error(f"composer {composer_id}: {exc}", MAX_REPORTED_ERRORS)
             continue
         for event in events:
             event.project = projects.get(composer_id, "")

@@ -171,7 +171,7 @@ def _parse_lines(path: Path, start: int, state: dict[str, Any]) -> ParseResult:
         try:
             records.append((label, orjson.loads(line)))
         except orjson.JSONDecodeError as exc:
-            _count_bad_line(result, f"{label}: {exc}")
+            result.add_error(f"{label}: {exc}", MAX_LINE_ERRORS)
     _collect(records, context, result)
     result.state = vars(context).copy()
     return result
@@ -189,7 +189,7 @@ def _collect(
         try:
             event = _record_event(record, label, context)
         except LINE_ERRORS as exc:
-            _count_bad_line(result, f"{label}: {exc}")
+            result.add_error(f"{label}: {exc}", MAX_LINE_ERRORS)
             continue
         if event is None:
             continue
@@ -199,12 +199,6 @@ def _collect(
         elif event.usage.total_tokens > seen.usage.total_tokens:
             events[event.event_id] = event.replace(ts=seen.ts)
     result.events = list(events.values())
-
-
-def _count_bad_line(result: ParseResult, message: str) -> None:
-    result.bad_lines += 1
-    if result.bad_lines <= MAX_LINE_ERRORS:
-        result.errors.append(message)
 
 
 def _record_event(record: Any, label: str, context: SessionContext) -> CostEvent | None:

@@ -144,8 +144,7 @@ def _add_session_event(row: dict[str, Any], result: ParseResult) -> None:
     try:
         event = session_event(row)
     except RECORD_ERRORS as exc:
-        result.bad_lines += 1
-        result.errors.append(f"session {row['id']}: {exc}")
+        result.add_error(f"session {row['id']}: {exc}")
         return
     if event is not None:
         result.events.append(event)

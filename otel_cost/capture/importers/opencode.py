@@ -117,8 +117,7 @@ class OpenCodeImporter(Importer):
                 HARNESS,
             )
         except RECORD_ERRORS as exc:
-            result.bad_lines += 1
-            result.errors.append(f"message {path.stem}: {exc}")
+            result.add_error(f"message {path.stem}: {exc}")
             return result
         if event is not None:
             result.events.append(event)
@@ -244,8 +243,7 @@ def _add_row_event(
             str(message_id), str(session_id), data, sessions, time_created, harness
         )
     except RECORD_ERRORS as exc:
-        result.bad_lines += 1
-        result.errors.append(f"message {message_id}: {exc}")
+        result.add_error(f"message {message_id}: {exc}")
         return False
     if event is not None:
         result.events.append(event)

@@ -75,8 +75,7 @@ class QwenCodeImporter(Importer):
             try:
                 event = record_event(as_mapping(orjson.loads(line), "record"), context)
             except RECORD_ERRORS as exc:
-                result.bad_lines += 1
-                result.errors.append(f"line {number} after byte {start}: {exc}")
+                result.add_error(f"line {number} after byte {start}: {exc}")
                 continue
             if event is not None:
                 result.events.append(event)

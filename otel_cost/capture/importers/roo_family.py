@@ -172,18 +172,15 @@ class TaskHistoryImporter(Importer):
         try:
             entries = orjson.loads(path.read_bytes())
         except orjson.JSONDecodeError as exc:
-            result.bad_lines += 1
-            result.errors.append(f"cannot parse the task's messages: {exc}")
+            result.add_error(f"cannot parse the task's messages: {exc}")
             return result
         if not isinstance(entries, list):
-            result.bad_lines += 1
-            result.errors.append("the task's messages are not a JSON array")
+            result.add_error("the task's messages are not a JSON array")
             return result
         task = TaskFiles(path.parent)
         for index, entry in enumerate(entries):
             if not isinstance(entry, Mapping):
-                result.bad_lines += 1
-                result.errors.append(f"entry {index} is not a JSON object")
+                result.add_error(f"entry {index} is not a JSON object")
                 continue
             if not _is_usage_entry(entry):
                 continue
@@ -193,8 +190,7 @@ class TaskHistoryImporter(Importer):
                 else:
                     event = self.entry_event(entry, task)
             except RECORD_ERRORS as exc:
-                result.bad_lines += 1
-                result.errors.append(f"entry {index}: {exc}")
+                result.add_error(f"entry {index}: {exc}")
                 continue
             if event is not None:
                 result.events.append(event)

@@ -127,9 +127,7 @@ def _read_threads(
         try:
             result.events.extend(_thread_events(record))
         except RECORD_ERRORS as exc:
-            result.bad_lines += 1
-            if result.bad_lines <= MAX_REPORTED_ERRORS:
-                result.errors.append(f"thread {thread_id}: {exc}")
+            result.add_error(f"thread {thread_id}: {exc}", MAX_REPORTED_ERRORS)
             continue
         seen[thread_id] = updated_at
 
