@@ -5,28 +5,49 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from importlib import import_module
 
 import click
 
 from otel_cost import __version__
-from otel_cost.cli.archive import archive_group
-from otel_cost.cli.budget import budget_group
-from otel_cost.cli.doctor import doctor_command
-from otel_cost.cli.hook import hook_group
-from otel_cost.cli.import_ import import_command
-from otel_cost.cli.instrument import instrument_command
-from otel_cost.cli.menubar import menubar_command
-from otel_cost.cli.price import price_command
-from otel_cost.cli.pricing import pricing_group
-from otel_cost.cli.quickstart import quickstart_command
-from otel_cost.cli.report import report_command
-from otel_cost.cli.serve import serve_command
-from otel_cost.cli.top import top_command
 from otel_cost.errors import OtelCostError
+
+# Command name -> "module:attribute". Modules load only when their command
+# runs (or for --help), so a short command does not pay for serve or top.
+COMMANDS = {
+    "archive": "otel_cost.cli.archive:archive_group",
+    "budget": "otel_cost.cli.budget:budget_group",
+    "doctor": "otel_cost.cli.doctor:doctor_command",
+    "hook": "otel_cost.cli.hook:hook_group",
+    # The same group under the plural name some users type.
+    "hooks": "otel_cost.cli.hook:hook_group",
+    "import": "otel_cost.cli.import_:import_command",
+    "instrument": "otel_cost.cli.instrument:instrument_command",
+    "menubar": "otel_cost.cli.menubar:menubar_command",
+    "price": "otel_cost.cli.price:price_command",
+    "pricing": "otel_cost.cli.pricing:pricing_group",
+    "quickstart": "otel_cost.cli.quickstart:quickstart_command",
+    "report": "otel_cost.cli.report:report_command",
+    "serve": "otel_cost.cli.serve:serve_command",
+    "top": "otel_cost.cli.top:top_command",
+}
 
 
 class ErrorHandlingGroup(click.Group):
-    """A group that prints expected errors as one line and exits 1."""
+    """A group that loads its commands lazily and prints expected errors as one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Return every command name, sorted."""
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return the command named ``cmd_name``."""
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command: click.Command = getattr(import_module(module_name), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         """Run the command, turning `OtelCostError` into a clean exit."""
@@ -48,23 +69,6 @@ def cli(verbose: int) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-
-
-cli.add_command(price_command)
-cli.add_command(doctor_command)
-cli.add_command(pricing_group)
-cli.add_command(import_command)
-cli.add_command(report_command)
-cli.add_command(quickstart_command)
-cli.add_command(top_command)
-cli.add_command(menubar_command)
-cli.add_command(budget_group)
-cli.add_command(hook_group)
-# `hooks` is the same group under the plural name some users type.
-cli.add_command(hook_group, name="hooks")
-cli.add_command(instrument_command)
-cli.add_command(serve_command)
-cli.add_command(archive_group)
 
 
 def main() -> None:
