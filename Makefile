@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck bench bench-serve bench-proxy bench-sdk alerts-check dashboards clean
+.PHONY: setup run test lint typecheck bench bench-serve bench-query bench-gate bench-proxy bench-sdk alerts-check dashboards clean
 
 $(BIN)/otel-cost: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,12 @@ bench: setup
 
 bench-serve: setup
 	$(BIN)/python bench/serve_bench.py
+
+bench-query: setup
+	$(BIN)/python bench/query_bench.py
+
+bench-gate: setup
+	$(BIN)/python bench/gate_bench.py
 
 bench-proxy: setup
 	$(BIN)/python -m otel_cost.capture.proxy.bench
