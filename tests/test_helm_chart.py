@@ -307,3 +307,16 @@ def test_notes_name_stack_settings() -> None:
     assert "release=kps" in notes
     assert "namespace monitoring" in notes
     assert "http://oc-otel-cost-collector.cost.svc:4318" not in notes
+
+
+def test_cluster_name_reaches_both() -> None:
+    documents = render({"clickhouse": {"cluster": "prod"}})
+    job = named(documents, "Job", "oc-otel-cost-migrate")
+    deployment = named(documents, "Deployment", "oc-otel-cost")
+    for workload in (job, deployment):
+        container = workload["spec"]["template"]["spec"]["containers"][0]
+        assert env_of(container)["OTEL_COST_CLICKHOUSE_CLUSTER"]["value"] == "prod"
+    plain = named(render({}), "Deployment", "oc-otel-cost")
+    assert "OTEL_COST_CLICKHOUSE_CLUSTER" not in env_of(
+        plain["spec"]["template"]["spec"]["containers"][0]
+    )

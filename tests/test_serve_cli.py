@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from click.testing import CliRunner
 
 from otel_cost.cli.main import cli
+from otel_cost.store.migrations import load_migrations
 
 
 def test_bad_address_is_usage_error():
@@ -28,3 +33,17 @@ def test_token_env_names_variable(monkeypatch):
     )
     assert result.exit_code == 1
     assert "set a bearer token in $MY_TOKEN" in result.output
+
+
+def test_migrate_only_applies_schema(tmp_path):
+    dsn = f"chdb://{tmp_path / 'store'}"
+    done = subprocess.run(
+        [sys.executable, "-m", "otel_cost", "serve", "--db", dsn, "--migrate-only"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OTEL_COST_DATA_DIR": str(tmp_path / "data")},
+    )
+    assert done.returncode == 0, done.stderr
+    count = len(load_migrations())
+    assert f"{count} of {count} migrations recorded" in done.stderr

@@ -89,6 +89,12 @@ def _address_option(flag: str, name: str, help_text: str) -> Decorator:
     help="Environment variable holding the bearer token; required when "
     "binding beyond loopback.",
 )
+@click.option(
+    "--migrate-only",
+    is_flag=True,
+    help="Apply the schema migrations to the store, then exit (a deployment's "
+    "migration job runs this).",
+)
 def serve_command(
     dsn: str | None,
     pricing_files: tuple[str, ...],
@@ -101,12 +107,16 @@ def serve_command(
     api: str | None,
     spool_dir: Path | None,
     token_env: str,
+    migrate_only: bool,
 ) -> None:
     """Receive OTLP, price and store cost events, and answer queries.
 
     SIGTERM or Ctrl-C stops accepting, writes everything accepted to the store
     (or leaves it in the spool when the store is down) and exits 0.
     """
+    if migrate_only:
+        _migrate(dsn)
+        return
     grpc_address = _host_port(otlp_grpc, "--otlp-grpc") or (host, grpc_port)
     http_address = _host_port(otlp_http, "--otlp-http") or (host, http_port)
     api_address = _host_port(api, "--api") or (host, api_port)
@@ -140,3 +150,19 @@ def serve_command(
     signal.signal(signal.SIGINT, request_stop)
     stop.wait()
     service.stop()
+
+
+def _migrate(dsn: str | None) -> None:
+    from otel_cost.store import open_store
+    from otel_cost.store.migrations import load_migrations
+
+    store = open_store(dsn)
+    try:
+        applied = store.query("SELECT count() FROM schema_migrations")[0][0]
+    finally:
+        store.close()
+    click.echo(
+        f"otel-cost serve: schema of {store.dsn} (database {store.database}) is "
+        f"migrated: {applied} of {len(load_migrations())} migrations recorded",
+        err=True,
+    )

@@ -81,6 +81,10 @@ percent-encoded, because it is placed into the DSN as it is.
 - name: OTEL_COST_CLICKHOUSE_STORAGE_POLICY
   value: {{ . | quote }}
 {{- end }}
+{{- with .Values.clickhouse.cluster }}
+- name: OTEL_COST_CLICKHOUSE_CLUSTER
+  value: {{ . | quote }}
+{{- end }}
 - name: OTEL_COST_DATA_DIR
   value: /var/lib/otel-cost
 {{- end }}
