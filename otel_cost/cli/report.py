@@ -78,7 +78,7 @@ def report_command(
         raise click.BadParameter(f"--since {since} is after --until {until}")
     service = service_for_store(dsn)
     if service is not None:
-        # The service holds the embedded store, so it builds the report.
+        # The service has the embedded store open, so it builds the report.
         params = {"group_by": group_by, "tz": zone, "since": since, "until": until}
         document = ServiceClient(service["api_url"]).get("/api/v1/report", params)
         report = report_from_json(document)

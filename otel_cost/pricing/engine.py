@@ -64,7 +64,7 @@ FALLBACK: dict[TokenCategory, TokenCategory] = {
 
 
 class UnknownServiceTierError(ValueError):
-    """The service tier is not one the engine knows."""
+    """The service tier is not a known one."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def price_usage(
     """Price every non-zero category of ``usage`` with ``rates``.
 
     ``single_request`` is False for totals that sum many requests (a whole
-    session): their prompt size says nothing about any one request, so the
+    session): their prompt size is no measure of any one request, so the
     long-context tiers are not applied.
     """
     suffix = service_tier_suffix(service_tier)

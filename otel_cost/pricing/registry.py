@@ -60,7 +60,7 @@ class PricingRegistry:
     For an event at time ``ts`` the cards in force are the pinned cards (given
     without a date), then every dated card that took effect at or before
     ``ts``, newest first. A model is priced by the first of those cards that
-    knows it, so a small card of negotiated rates overrides only its models.
+    lists it, so a small card of negotiated rates overrides only its models.
     An event older than every card is priced with the oldest card.
     """
 

@@ -51,7 +51,7 @@ LOOKUP_BYTES = 128 * 1024
 
 @dataclass
 class WriteResult:
-    """What one write did with its events."""
+    """Counts of one write, and the change in total cost it caused."""
 
     inserted: int = 0
     replaced: int = 0

@@ -45,7 +45,7 @@ class FileState:
 
 @dataclass
 class ParseResult:
-    """What parsing one file (or its new tail) produced."""
+    """The events, end offset and decoder state from parsing one file or its new tail."""
 
     events: list[CostEvent] = field(default_factory=list)
     offset: int = 0
@@ -104,7 +104,7 @@ def fingerprint(path: Path, length: int = FINGERPRINT_BYTES) -> str:
     """Return ``"<n>:<digest>"`` of the first ``n <= length`` bytes of a file.
 
     Recording ``n`` lets a later run hash the same prefix of a file that has
-    grown since, so an append is told apart from a rewrite.
+    grown since, so an append is distinguished from a rewrite.
     """
     with open(path, "rb") as handle:
         head = handle.read(length)

@@ -83,7 +83,7 @@ class ClaudeCodeImporter(Importer):
 
 
 def _file_context(path: Path) -> dict[str, Any]:
-    # A subagent file's session is the directory that holds ``subagents``.
+    # A subagent file's session is the directory that contains ``subagents``.
     parts = path.parts
     if "subagents" in parts:
         index = parts.index("subagents")

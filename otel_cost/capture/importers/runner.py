@@ -37,7 +37,7 @@ MAX_REPORTED_ERRORS = 20
 
 @dataclass
 class ImportSummary:
-    """What one import run did, per importer and in total."""
+    """Counts and added cost of one importer's run."""
 
     importer: str
     roots: list[str] = field(default_factory=list)
