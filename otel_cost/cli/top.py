@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from otel_cost.cli.common import api_url_option, db_option
@@ -57,6 +59,11 @@ def top_command(
     refresh_seconds: float,
 ) -> None:
     """Show live spend: session burn, rolling totals, budgets, mix and top events."""
+    if not sys.stdout.isatty():
+        raise click.UsageError(
+            "otel-cost top needs a terminal; for scripts use `otel-cost report "
+            "--format json` or `otel-cost menubar`"
+        )
     # Textual takes a moment to import, so only this command pays for it.
     from otel_cost.views.top_app import TopApp
 
