@@ -1,9 +1,10 @@
 """Cost reports grouped by day, session, project, model, harness or provider.
 
-Groupings that are dimensions of ``cost_rollup_15m`` read the rollup, which
+Groupings that are dimensions of ``cost_rollup_15m`` read that rollup, which
 contains one row per 15-minute bucket and dimension set instead of one per event.
-The session grouping, and ranges whose bounds are not on a 15-minute boundary,
-read ``cost_events FINAL``. Both paths return the same totals.
+The session grouping reads ``cost_sessions``, the same rollup with the session
+added to its key. Ranges whose bounds are not on a 15-minute boundary read
+``cost_events FINAL``. Both paths return the same totals.
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ RAW_MEASURES = (
 ROLLUP_MEASURES = (
     "sum(cost_usd) AS cost_usd,\n"
     "    sum(events) AS events,\n"
-    "    sumIf(cost_rollup_15m.events, cost_status = 'unpriced') AS unpriced_events,\n"
-    "    sumIf(cost_rollup_15m.events, cost_status = 'estimated') AS estimated_events,\n"
+    "    sumIf({table}.events, cost_status = 'unpriced') AS unpriced_events,\n"
+    "    sumIf({table}.events, cost_status = 'estimated') AS estimated_events,\n"
     f"    {TOKEN_SUMS}"
 )
+ROLLUP_TABLE = "cost_rollup_15m"
+SESSION_TABLE = "cost_sessions"
 ZERO = Decimal(0)
 
 
@@ -140,9 +143,10 @@ def build_report(
 
     With ``use_rollup`` False, every grouping reads the raw events.
     """
-    if use_rollup and can_use_rollup(group_by, since, until):
-        table, column, measures = "cost_rollup_15m", "bucket", ROLLUP_MEASURES
-        key = ROLLUP_GROUPINGS[group_by]
+    table = _rollup_table(group_by, since, until) if use_rollup else None
+    if table is not None:
+        column, measures = "bucket", ROLLUP_MEASURES.format(table=table)
+        key = ROLLUP_GROUPINGS.get(group_by, GROUPINGS[group_by])
         # A group whose events were all replaced under other dimensions nets
         # to zero events in the rollup, and the raw table has no such group.
         tail = "\nHAVING events != 0"
@@ -156,7 +160,7 @@ def build_report(
         f"SELECT {key} AS key,\n    {measures}\nFROM {table}\n{where}\n"
         f"GROUP BY key{tail}\nORDER BY {order}"
     )
-    if table != "cost_rollup_15m":
+    if table == "cost_events FINAL":
         # Every revision of an event keeps the first revision's time, so all
         # of them are in one monthly partition and FINAL can merge each
         # partition on its own, in parallel.
@@ -171,10 +175,33 @@ def build_report(
     return report
 
 
+def _rollup_table(
+    group_by: str, since: datetime | None, until: datetime | None
+) -> str | None:
+    if can_use_rollup(group_by, since, until):
+        return ROLLUP_TABLE
+    if can_use_session_rollup(group_by, since, until):
+        return SESSION_TABLE
+    return None
+
+
+def can_use_session_rollup(
+    group_by: str, since: datetime | None, until: datetime | None
+) -> bool:
+    """Return whether ``cost_sessions`` gives exact totals for this grouping and range.
+
+    It serves the session grouping, with bounds on 15-minute boundaries.
+    """
+    if group_by != "session":
+        return False
+    bounds = [bound for bound in (since, until) if bound is not None]
+    return all(_on_bucket_boundary(bound) for bound in bounds)
+
+
 def can_use_rollup(
     group_by: str, since: datetime | None, until: datetime | None
 ) -> bool:
-    """Return whether the rollup gives exact totals for this grouping and range."""
+    """Return whether ``cost_rollup_15m`` gives exact totals for this grouping and range."""
     if group_by not in ROLLUP_GROUPINGS:
         return False
     bounds = [bound for bound in (since, until) if bound is not None]

@@ -8,6 +8,9 @@ engines become their ``Replicated`` form, and the event and rollup tables are
 created as ``<table>_local`` on each node with a ``Distributed`` table under
 the usual name in front, so that the rest of otel-cost reads and writes the
 same table names in both modes.
+
+A migration that creates a materialized view over ``cost_events`` also fills
+the view's table from the events already stored.
 """
 
 from __future__ import annotations
@@ -42,16 +45,23 @@ SERVER_TTL = (
 
 # Tables split across shards, each with the Distributed sharding key that keeps
 # every revision of one row on one shard (ReplacingMergeTree replaces rows only
-# within a shard). Rollup rows are only ever summed, so any shard will do.
+# within a shard). Rollup rows are only ever summed (or their min and max
+# taken), so any shard will do.
 SHARDED_TABLES = {
     "cost_events": "cityHash64(event_id)",
     "cost_rollup_15m": "rand()",
+    "cost_sessions": "rand()",
 }
 LOCAL_SUFFIX = "_local"
 CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 CREATE_HEAD = re.compile(
     r"^(CREATE\s+(?:TABLE|MATERIALIZED\s+VIEW|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
     r"(\w+))",
+    re.IGNORECASE,
+)
+VIEW_HEAD = re.compile(
+    r"^CREATE\s+MATERIALIZED\s+VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?\w+\s+TO\s+(\w+)"
+    r"\s+AS\s+",
     re.IGNORECASE,
 )
 MERGE_TREE_ENGINE = re.compile(
@@ -161,6 +171,26 @@ def _replicated_engine(engine: re.Match[str], table: str) -> str:
     return f"ENGINE = Replicated{engine.group(1)}MergeTree({', '.join(arguments)})"
 
 
+def backfill_statements(sql: str) -> list[str]:
+    """Return an INSERT for each materialized view in ``sql`` over stored events.
+
+    A view receives only the inserts made after it exists, so a view added to a
+    store that already has events fills its table from ``cost_events FINAL``
+    once. The statements use the usual table names, so in cluster mode they
+    read and write through the Distributed tables from one node.
+    """
+    # NOTE: events written between the view's creation and this INSERT are
+    # counted twice. Migrate before starting writers (serve --migrate-only).
+    inserts = []
+    for statement in split_statements(sql):
+        head = VIEW_HEAD.match(statement)
+        if head is None or not statement.endswith("FROM cost_events"):
+            continue
+        select = statement[head.end() :]
+        inserts.append(f"INSERT INTO {head.group(1)}\n{select} FINAL")
+    return inserts
+
+
 def split_statements(sql: str) -> list[str]:
     """Split a migration into statements at semicolons that end a line."""
     without_comments = "\n".join(
@@ -210,6 +240,14 @@ def _apply(
         except Exception as exc:
             raise StoreError(
                 f"migration {migration.version:04d}_{migration.name} failed: {exc}"
+            ) from exc
+    for statement in backfill_statements(migration.sql):
+        try:
+            client.command(statement)
+        except Exception as exc:
+            raise StoreError(
+                f"backfill of migration {migration.version:04d}_{migration.name} "
+                f"failed: {exc}"
             ) from exc
     client.insert(
         "schema_migrations",

@@ -4,7 +4,8 @@ For each batch the writer looks up the events already stored under the same
 ids. An exact re-send is skipped. A later revision with more tokens (a
 streamed response written again with its final usage) replaces the stored
 row, keeps the first-seen time and session, and writes a negative row into
-the rollup so that the totals there count the event once.
+each rollup (``cost_rollup_15m`` and ``cost_sessions``) so that the totals
+there count the event once.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ ROLLUP_COLUMNS = [
     "bucket", *ROLLUP_DIMENSIONS, "events", "cost_usd", "reported_cost_usd",
     *ROLLUP_MEASURES,
 ]  # fmt: skip
+# cost_sessions has the rollup's columns plus the session and its time span.
+SESSION_COLUMNS = [*ROLLUP_COLUMNS, "session_id", "first_ts", "last_ts"]
 
 # ClickHouse rejects queries over 256 KiB (max_query_size), so each lookup
 # carries at most this many bytes of quoted ids.
@@ -79,6 +82,7 @@ def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
     existing = _lookup(store, list(batch))
     rows: list[list[Any]] = []
     compensations: list[list[Any]] = []
+    session_compensations: list[list[Any]] = []
     version = time.time_ns()
     for event_id, event in batch.items():
         old = existing.get(event_id)
@@ -89,6 +93,7 @@ def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
             # Identity stays with the first sighting; usage only grows.
             event = event.replace(ts=old["ts"], session_id=old["session_id"])
             compensations.append(_negated_rollup_row(old))
+            session_compensations.append(_negated_session_row(old))
             result.replaced += 1
             result.cost_usd -= old["cost_usd"] or ZERO
         else:
@@ -98,6 +103,7 @@ def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
         rows.append(event_row(event, version))
     store.insert("cost_events", rows, EVENT_COLUMNS)
     store.insert("cost_rollup_15m", compensations, ROLLUP_COLUMNS)
+    store.insert("cost_sessions", session_compensations, SESSION_COLUMNS)
     return result
 
 
@@ -176,6 +182,13 @@ def _negated_rollup_row(old: dict[str, Any]) -> list[Any]:
     cost = -(old["cost_usd"] or ZERO)
     reported = -(old["reported_cost_usd"] or ZERO)
     return [bucket, *dimensions, -1, cost, reported, *measures]
+
+
+def _negated_session_row(old: dict[str, Any]) -> list[Any]:
+    # The replacing revision keeps this time, so first_ts and last_ts (min and
+    # max) of the session stay right with the old time in the negative row.
+    ts = _utc(old["ts"])
+    return [*_negated_rollup_row(old), old["session_id"], ts, ts]
 
 
 def _utc(ts: datetime) -> datetime:
