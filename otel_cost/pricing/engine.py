@@ -20,7 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from otel_cost.events import CostLine, FeeCategory, TokenCategory, Usage
+from otel_cost.events import (
+    PROMPT_CATEGORIES,
+    CostLine,
+    FeeCategory,
+    TokenCategory,
+    Usage,
+)
 from otel_cost.pricing.ratecard import ModelRates
 
 SERVICE_TIER_SUFFIXES = {
@@ -63,6 +69,10 @@ FALLBACK: dict[TokenCategory, TokenCategory] = {
 }
 
 
+#: Each category with its name and its rate after the speed factor (None: no rate).
+RateTable = tuple[tuple[TokenCategory, str, Decimal | None], ...]
+
+
 class UnknownServiceTierError(ValueError):
     """The service tier is not a known one."""
 
@@ -92,43 +102,85 @@ def price_usage(
     session): their prompt size is no measure of any one request, so the
     long-context tiers are not applied.
     """
-    suffix = service_tier_suffix(service_tier)
-    factor = (
-        rates.multipliers.get("fast", Decimal(1)) if speed == "fast" else Decimal(1)
-    )
-    threshold = (
-        applicable_threshold(rates, usage.prompt_tokens) if single_request else None
-    )
-    tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""
-    lines: list[CostLine] = []
-    missing: list[str] = []
-    for category in TokenCategory:
-        count = usage.get(category)
-        if count == 0:
-            continue
-        rate = category_rate(rates, category, tier, suffix)
-        if rate is None:
-            missing.append(category.value)
-            continue
-        rate *= factor
-        lines.append(CostLine(category.value, count, rate, rate * count))
-    unpriced_fees: list[str] = []
-    searches = usage.fees.get(FeeCategory.WEB_SEARCH, 0)
-    if searches and rates.web_search_usd is not None:
-        fee = rates.web_search_usd * factor
-        lines.append(
-            CostLine(FeeCategory.WEB_SEARCH.value, searches, fee, fee * searches)
+    return RatePlan(rates).price(usage, service_tier, speed, single_request)
+
+
+class RatePlan:
+    """One model's rates, with each category's rate looked up once per tier.
+
+    The rate of a category depends only on the long-context tier, the service
+    tier and the speed, so a plan kept for a model prices each later request
+    with one dictionary lookup per category instead of a search of card keys.
+    """
+
+    def __init__(self, rates: ModelRates) -> None:
+        self.rates = rates
+        self._tables: dict[tuple[str, str, str], RateTable] = {}
+
+    def price(
+        self,
+        usage: Usage,
+        service_tier: str = "",
+        speed: str = "",
+        single_request: bool = True,
+    ) -> PricedUsage:
+        """Price ``usage`` under the rules of `price_usage`."""
+        rates = self.rates
+        suffix = service_tier_suffix(service_tier)
+        fast = speed == "fast"
+        tokens = usage.tokens
+        threshold = None
+        if single_request and rates.tier_thresholds:
+            prompt = sum([tokens.get(category, 0) for category in PROMPT_CATEGORIES])
+            threshold = applicable_threshold(rates, prompt)
+        tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""
+        lines: list[CostLine] = []
+        missing: list[str] = []
+        total = Decimal(0)
+        for category, name, rate in self._table(tier, suffix, fast):
+            count = tokens.get(category, 0)
+            if count == 0:
+                continue
+            if rate is None:
+                missing.append(name)
+                continue
+            cost = rate * count
+            lines.append(CostLine(name, count, rate, cost))
+            total += cost
+        unpriced_fees: list[str] = []
+        searches = usage.fees.get(FeeCategory.WEB_SEARCH, 0)
+        if searches and rates.web_search_usd is not None:
+            fee = rates.web_search_usd * _speed_factor(rates, fast)
+            lines.append(
+                CostLine(FeeCategory.WEB_SEARCH.value, searches, fee, fee * searches)
+            )
+            total += fee * searches
+        elif searches:
+            unpriced_fees.append(FeeCategory.WEB_SEARCH.value)
+        return PricedUsage(
+            lines=lines,
+            total_usd=total,
+            tier_threshold=threshold,
+            missing=tuple(missing),
+            unpriced_fees=tuple(unpriced_fees),
         )
-    elif searches:
-        unpriced_fees.append(FeeCategory.WEB_SEARCH.value)
-    total = sum((line.cost_usd for line in lines), Decimal(0))
-    return PricedUsage(
-        lines=lines,
-        total_usd=total,
-        tier_threshold=threshold,
-        missing=tuple(missing),
-        unpriced_fees=tuple(unpriced_fees),
-    )
+
+    def _table(self, tier: str, suffix: str, fast: bool) -> RateTable:
+        key = (tier, suffix, "fast" if fast else "")
+        table = self._tables.get(key)
+        if table is None:
+            factor = _speed_factor(self.rates, fast)
+            table = tuple(
+                (category, category.value, None if rate is None else rate * factor)
+                for category in TokenCategory
+                for rate in [category_rate(self.rates, category, tier, suffix)]
+            )
+            self._tables[key] = table
+        return table
+
+
+def _speed_factor(rates: ModelRates, fast: bool) -> Decimal:
+    return rates.multipliers.get("fast", Decimal(1)) if fast else Decimal(1)
 
 
 def service_tier_suffix(service_tier: str) -> str:

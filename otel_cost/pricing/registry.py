@@ -22,8 +22,8 @@ from pathlib import Path
 from otel_cost import config
 from otel_cost.errors import ConfigError, RateCardError
 from otel_cost.events import CostEvent, CostStatus, Usage
-from otel_cost.pricing.engine import PricedUsage, price_usage
-from otel_cost.pricing.ratecard import ModelRates, RateCard, load_rate_card
+from otel_cost.pricing.engine import PricedUsage, RatePlan
+from otel_cost.pricing.ratecard import RateCard, load_rate_card
 from otel_cost.pricing.resolve import resolve_model
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ BUILTIN_EFFECTIVE = datetime(2026, 7, 24, tzinfo=UTC)
 # card is pinned and overrides the dated cards for events at any time.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INDEX_NAME = "index.json"
+#: Model names and card layers whose resolution a registry keeps.
+MAX_CACHED_MODELS = 4096
 
 
 @dataclass(frozen=True)
@@ -73,16 +75,26 @@ class PricingRegistry:
         # Among pinned cards the one given last wins.
         self._pinned = [card for card in reversed(loaded) if card.pinned]
         self._starts = [card.effective_from for card in self._dated]
+        # Caches keyed by how many dated cards are in force, which is all that
+        # decides the card order at a time. The cards do not change after
+        # loading, so an entry never goes stale.
+        self._layers: dict[int, list[RateCard]] = {}
+        self._plans: dict[tuple[str, int], tuple[str, str, RatePlan] | None] = {}
 
     def cards_at(self, ts: datetime) -> list[RateCard]:
         """Return the cards in force at ``ts``, the first one winning."""
-        count = bisect.bisect_right(self._starts, ts)
-        dated = self._dated[:count][::-1] or self._dated[:1]
-        return [*self._pinned, *dated]
+        return list(self._layer(bisect.bisect_right(self._starts, ts)))
 
     def card_at(self, ts: datetime) -> RateCard:
         """Return the card with the highest precedence at ``ts``."""
-        return self.cards_at(ts)[0]
+        return self._layer(bisect.bisect_right(self._starts, ts))[0]
+
+    def _layer(self, count: int) -> list[RateCard]:
+        cards = self._layers.get(count)
+        if cards is None:
+            dated = self._dated[:count][::-1] or self._dated[:1]
+            cards = self._layers[count] = [*self._pinned, *dated]
+        return cards
 
     def quote(
         self,
@@ -94,14 +106,27 @@ class PricingRegistry:
         single_request: bool = True,
     ) -> Quote:
         """Price one request (or a summed total) with the cards in force at ``ts``."""
-        cards = self.cards_at(ts)
-        for card in cards:
+        count = bisect.bisect_right(self._starts, ts)
+        key = (model, count)
+        if key in self._plans:
+            found = self._plans[key]
+        else:
+            if len(self._plans) >= MAX_CACHED_MODELS:
+                # Model names come from clients, so the cache is bounded.
+                self._plans.clear()
+            found = self._plans[key] = self._resolve(model, count)
+        if found is None:
+            return Quote(model, None, self._layer(count)[0].version, None)
+        version, resolved, plan = found
+        priced = plan.price(usage, service_tier, speed, single_request)
+        return Quote(model, resolved, version, priced)
+
+    def _resolve(self, model: str, count: int) -> tuple[str, str, RatePlan] | None:
+        for card in self._layer(count):
             resolved = resolve_model(model, card.models.__contains__)
             if resolved is not None:
-                rates: ModelRates = card.models[resolved]
-                priced = price_usage(rates, usage, service_tier, speed, single_request)
-                return Quote(model, resolved, card.version, priced)
-        return Quote(model, None, cards[0].version, None)
+                return card.version, resolved, RatePlan(card.models[resolved])
+        return None
 
     def price_event(self, event: CostEvent) -> CostEvent:
         """Fill in the resolved model, pricing version and cost of ``event``."""

@@ -15,6 +15,8 @@ MAX_VALUE_CHARS = 1024
 def any_value(value: AnyValue) -> Any:
     """Return the Python form of one ``AnyValue``."""
     kind = value.WhichOneof("value")
+    if kind == "string_value":
+        return value.string_value
     if kind is None:
         return None
     if kind == "array_value":
@@ -26,11 +28,24 @@ def any_value(value: AnyValue) -> Any:
 
 def to_dict(pairs: Iterable[KeyValue]) -> dict[str, Any]:
     """Return a ``repeated KeyValue`` as a dictionary (the last key wins)."""
-    return {pair.key: any_value(pair.value) for pair in pairs}
+    found: dict[str, Any] = {}
+    for pair in pairs:
+        value = pair.value
+        kind = value.WhichOneof("value")
+        # Most attributes are strings or integers, so those skip the any_value call.
+        if kind == "string_value":
+            found[pair.key] = value.string_value
+        elif kind == "int_value":
+            found[pair.key] = value.int_value
+        else:
+            found[pair.key] = any_value(value)
+    return found
 
 
 def text(value: Any) -> str:
     """Return a scalar attribute as a bounded string ('' for missing or composite)."""
+    if type(value) is str:
+        return value[:MAX_VALUE_CHARS]
     if value is None or isinstance(value, list | dict | bytes):
         return ""
     if isinstance(value, bool):
@@ -40,10 +55,13 @@ def text(value: Any) -> str:
 
 def first_text(sources: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> str:
     """Return the first non-empty value of ``keys``, searching each source in turn."""
-    names = tuple(keys)
+    names = keys if isinstance(keys, tuple) else tuple(keys)
     for source in sources:
         for key in names:
-            found = text(source.get(key))
+            value = source.get(key)
+            if value is None:
+                continue
+            found = text(value)
             if found:
                 return found
     return ""

@@ -73,10 +73,14 @@ OWNER_KEYS = frozenset(key for names in OWNER_FIELDS.values() for key in names)
 
 def owners(attrs: Mapping[str, Any]) -> dict[str, str]:
     """Return the owner fields named by one set of attributes ('' when absent)."""
-    found = {}
+    found = dict.fromkeys(OWNER_FIELDS, "")
     for field, names in OWNER_FIELDS.items():
-        present = [key for key in names if key in attrs]
-        found[field] = first_text([attrs], present) if present else ""
+        for key in names:
+            if key in attrs:
+                value = text(attrs[key])
+                if value:
+                    found[field] = value
+                    break
     return found
 
 
@@ -180,7 +184,8 @@ def kept_attributes(attrs: Mapping[str, Any], names: Sequence[str]) -> dict[str,
     """
     kept = {}
     for name in names:
-        value = text(attrs.get(name))
-        if value:
-            kept[name] = value
+        if name in attrs:
+            value = text(attrs[name])
+            if value:
+                kept[name] = value
     return kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import re
@@ -141,6 +142,10 @@ class Service:
         }
         if settings.write_discovery:
             discovery.write_discovery(self.discovery_info())
+        # The modules and rate cards loaded by now live as long as the process.
+        # Freezing them keeps every later full collection from scanning them
+        # again, which took about a tenth of the ingest time per span.
+        gc.freeze()
         logger.info(
             "serving OTLP/gRPC at %s, OTLP/HTTP at %s, API at %s",
             self.urls["otlp_grpc_url"],

@@ -37,6 +37,12 @@ ANTHROPIC_SPAN_KEYS = (
 )
 OPENLIT_CACHED = "gen_ai.usage.prompt_tokens_details.cached_tokens"
 OPENLIT_CACHE_WRITE = "gen_ai.usage.prompt_tokens_details.cache_creation_tokens"
+# Standard usage names and the older spellings read when a standard one is absent.
+SEMCONV_ALIASES = (
+    ("gen_ai.usage.reasoning.output_tokens", "codex.usage.reasoning_output_tokens"),
+    ("gen_ai.usage.cache_read.input_tokens", OPENLIT_CACHED),
+    ("gen_ai.usage.cache_write.input_tokens", OPENLIT_CACHE_WRITE),
+)
 TOOL_OPERATIONS = ("execute_tool", "tool_call")
 # The usage of these operations sums their child inference spans, so counting
 # it again would double the totals. The draft cost convention puts cost on
@@ -190,19 +196,17 @@ def _usage(harness: str, operation: str, attrs: Mapping[str, Any]) -> Usage:
     return from_semconv(_semconv_aliases(attrs))
 
 
-def _semconv_aliases(attrs: Mapping[str, Any]) -> dict[str, Any]:
+def _semconv_aliases(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     # Older OpenLIT and Codex spell some subsets differently; fill the
     # standard names only when they are absent.
-    merged = dict(attrs)
-    aliases = {
-        "gen_ai.usage.reasoning.output_tokens": "codex.usage.reasoning_output_tokens",
-        "gen_ai.usage.cache_read.input_tokens": OPENLIT_CACHED,
-        "gen_ai.usage.cache_write.input_tokens": OPENLIT_CACHE_WRITE,
+    filled = {
+        standard: attrs[alias]
+        for standard, alias in SEMCONV_ALIASES
+        if alias in attrs and standard not in attrs
     }
-    for standard, alias in aliases.items():
-        if alias in attrs and standard not in attrs:
-            merged[standard] = attrs[alias]
-    return merged
+    if not filled:
+        return attrs
+    return {**attrs, **filled}
 
 
 def _reported(operation: str, attrs: Mapping[str, Any]) -> Any:
