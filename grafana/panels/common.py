@@ -29,6 +29,9 @@ TOKEN_COLUMNS = [
     "audio_output_tokens",
 ]  # fmt: skip
 TOTAL_TOKENS = " + ".join(TOKEN_COLUMNS)
+# Every revision of an event keeps the first revision's time, so all of them
+# are in one monthly partition and FINAL can merge each partition on its own.
+FINAL_BY_PARTITION = "SETTINGS do_not_merge_across_partitions_select_final = 1"
 
 
 def datasource_variable() -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 
 from panels.common import (
     FILTERS,
+    FINAL_BY_PARTITION,
     FORMAT_TIME_SERIES,
     TOKEN_COLUMNS,
     TOTAL_TOKENS,
@@ -23,6 +24,12 @@ UID = "otel-cost-developer"
 ME = "user = '${__user.login}'"
 WHERE = f"$__timeFilter(bucket) AND {ME} AND {FILTERS}"
 EVENTS_WHERE = f"$__timeFilter(ts) AND {ME} AND {FILTERS}"
+# cost_sessions key without the bucket. A revision that replaced an event
+# under other dimensions leaves a group of this key that nets to zero events.
+SESSION_GROUP = (
+    "session_id, harness, provider, resolved_model, model, project, team, user, "
+    "cost_status"
+)
 
 
 def _stats() -> list[dict[str, Any]]:
@@ -56,8 +63,9 @@ def _stats() -> list[dict[str, Any]]:
             "stat",
             "Sessions",
             "Distinct agent sessions with at least one event in the time range.",
-            "SELECT uniqExactIf(session_id, session_id != '') AS sessions "
-            f"FROM cost_events FINAL WHERE {EVENTS_WHERE}",
+            "SELECT count() AS sessions FROM (SELECT session_id FROM cost_sessions "
+            f"WHERE {WHERE} AND session_id != '' GROUP BY session_id "
+            "HAVING sum(events) != 0)",
             (6, 4),
             unit="short",
         ),
@@ -100,10 +108,18 @@ def _sessions() -> dict[str, Any]:
         "Sessions in the time range, most expensive first (top 50).",
         "SELECT session_id, any(harness) AS session_harness, "
         "any(project) AS session_project, "
-        "min(ts) AS started, max(ts) AS last_seen, count() AS events, "
-        "sum(cost_usd) AS cost_usd, countIf(cost_status = 'unpriced') AS unpriced_events, "
-        f"sum({TOTAL_TOKENS}) AS tokens FROM cost_events FINAL "
-        f"WHERE {EVENTS_WHERE} AND session_id != '' GROUP BY session_id "
+        "min(group_first) AS started, max(group_last) AS last_seen, "
+        "sum(group_events) AS events, "
+        # NULL, as a sum over the raw events gives, when no event has a price.
+        "if(events = sum(group_unpriced), NULL, sum(group_cost)) AS cost_usd, "
+        "sum(group_unpriced) AS unpriced_events, sum(group_tokens) AS tokens "
+        "FROM (SELECT session_id, harness, project, min(first_ts) AS group_first, "
+        "max(last_ts) AS group_last, sum(events) AS group_events, "
+        "sum(cost_usd) AS group_cost, "
+        "sumIf(events, cost_status = 'unpriced') AS group_unpriced, "
+        f"sum({TOTAL_TOKENS}) AS group_tokens FROM cost_sessions "
+        f"WHERE {WHERE} AND session_id != '' GROUP BY {SESSION_GROUP} "
+        "HAVING group_events != 0) GROUP BY session_id "
         "ORDER BY cost_usd DESC, last_seen DESC LIMIT 50",
         (24, 9),
     )
@@ -117,7 +133,7 @@ def _operations() -> dict[str, Any]:
         "SELECT ts, session_id, resolved_model, operation, tool_name, "
         f"{TOTAL_TOKENS} AS tokens, cost_usd FROM cost_events FINAL "
         f"WHERE {EVENTS_WHERE} AND cost_usd IS NOT NULL "
-        "ORDER BY cost_usd DESC, ts DESC LIMIT 20",
+        f"ORDER BY cost_usd DESC, ts DESC LIMIT 20 {FINAL_BY_PARTITION}",
         (24, 9),
     )
 

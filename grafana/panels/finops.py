@@ -6,6 +6,7 @@ from typing import Any
 
 from panels.common import (
     FILTERS,
+    FINAL_BY_PARTITION,
     FORMAT_TIME_SERIES,
     TOTAL_TOKENS,
     attribution_variables,
@@ -122,7 +123,7 @@ def _pipeline_panels() -> list[dict[str, Any]]:
             f"SELECT source, count() AS events, quantileExact(0.5)({delay}) AS p50_s, "
             f"quantileExact(0.95)({delay}) AS p95_s, max({delay}) AS max_s "
             "FROM cost_events FINAL WHERE $__timeFilter(ingested_at) "
-            "GROUP BY source ORDER BY source",
+            f"GROUP BY source ORDER BY source {FINAL_BY_PARTITION}",
             (12, 8),
             unit="s",
         ),
