@@ -35,6 +35,11 @@ EVENT_COLUMNS = [
     "reported_cost_usd", "attributes", "ingested_at",
 ]  # fmt: skip
 
+# The event fields stored as they are, between ``ts`` and ``latency_ms``.
+TEXT_COLUMNS = EVENT_COLUMNS[
+    EVENT_COLUMNS.index("harness") : EVENT_COLUMNS.index("latency_ms")
+]
+
 ROLLUP_DIMENSIONS = [
     "harness", "provider", "resolved_model", "model", "project", "team", "user",
     "cost_status",
@@ -80,7 +85,7 @@ def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
     if not batch:
         return result
     existing = _lookup(store, list(batch))
-    rows: list[list[Any]] = []
+    stored: list[CostEvent] = []
     compensations: list[list[Any]] = []
     session_compensations: list[list[Any]] = []
     version = time.time_ns()
@@ -100,8 +105,8 @@ def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
             result.duplicates += 1
             continue
         result.cost_usd += event.cost_usd or ZERO
-        rows.append(event_row(event, version))
-    store.insert("cost_events", rows, EVENT_COLUMNS)
+        stored.append(event)
+    _insert_events(store, stored, version)
     store.insert("cost_rollup_15m", compensations, ROLLUP_COLUMNS)
     store.insert("cost_sessions", session_compensations, SESSION_COLUMNS)
     return result
@@ -154,6 +159,48 @@ def _id_chunks(event_ids: Sequence[str]) -> list[list[str]]:
         chunks[-1].append(event_id)
         size += cost
     return chunks
+
+
+def _insert_events(store: Store, events: list[CostEvent], version: int) -> None:
+    # Column by column, so the client sends each column without transposing rows.
+    if events:
+        store.client.insert(
+            "cost_events",
+            event_columns(events, version),
+            column_names=EVENT_COLUMNS,
+            column_oriented=True,
+        )
+
+
+def event_columns(events: list[CostEvent], version: int) -> list[list[Any]]:
+    """Return the ``cost_events`` columns of ``events``, in `EVENT_COLUMNS` order.
+
+    Every row of one call gets the same ``ingested_at``.
+    """
+    count = len(events)
+    usages = [event.usage for event in events]
+    tokens = [[usage.tokens.get(name, 0) for usage in usages] for name in TOKEN_COLUMNS]
+    fees = [[usage.fees.get(fee, 0) for usage in usages] for fee in FEE_COLUMNS]
+    costs_by_category = [
+        {line.category: line.cost_usd for line in event.cost_lines} for event in events
+    ]
+    return [
+        [event.event_id for event in events],
+        [version] * count,
+        [_utc(event.ts) for event in events],
+        *([getattr(event, name) for event in events] for name in TEXT_COLUMNS),
+        [event.latency_ms for event in events],
+        [event.service_tier for event in events],
+        *tokens,
+        *fees,
+        [event.pricing_version for event in events],
+        [event.cost_status.value for event in events],
+        [event.cost_usd for event in events],
+        costs_by_category,
+        [event.reported_cost_usd for event in events],
+        [event.attributes for event in events],
+        [datetime.now(UTC)] * count,
+    ]
 
 
 def event_row(event: CostEvent, version: int) -> list[Any]:
