@@ -3,7 +3,8 @@
 Opens a fresh embedded store in a temporary directory (this process's only
 chDB path), fills it with synthetic events generated inside ClickHouse by
 ``INSERT ... SELECT FROM numbers()`` into ``cost_events``, so that the
-materialized view fills ``cost_rollup_15m`` as it does for real writes. At each
+materialized views fill ``cost_rollup_15m`` and ``cost_sessions`` as they do
+for real writes. At each
 size it times:
 
 - ``build_report`` for every grouping, over the last 30 days and over all time;
@@ -213,6 +214,9 @@ def main() -> None:
                         "seconds": round(seconds, 1),
                         "rollup_rows": store.query(
                             "SELECT count() FROM cost_rollup_15m"
+                        )[0][0],
+                        "session_rows": store.query(
+                            "SELECT count() FROM cost_sessions"
                         )[0][0],
                     }
                 ),
