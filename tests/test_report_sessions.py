@@ -13,6 +13,7 @@ from otel_cost.events import TokenCategory as T
 from otel_cost.reports.report import Report, build_report, can_use_session_rollup
 from otel_cost.store import Store
 from otel_cost.store.migrations import (
+    apply_migrations,
     backfill_statements,
     load_migrations,
     render,
@@ -215,3 +216,17 @@ def test_cluster_render_shards_sessions() -> None:
     )
     assert " TO cost_sessions_local AS\n" in statements[2]
     assert statements[2].endswith("FROM cost_events_local")
+
+
+def test_migration_backfills_stored_events(sessions: Store) -> None:
+    # A store migrated before 0005, with events, gains cost_sessions filled.
+    sessions.command("DROP TABLE cost_sessions_mv")
+    sessions.command("DROP TABLE cost_sessions")
+    sessions.command(
+        "ALTER TABLE schema_migrations DELETE WHERE version = 5 "
+        "SETTINGS mutations_sync = 1"
+    )
+    assert apply_migrations(sessions.client) == [5]
+    report = assert_paths_agree(sessions)
+    assert report.total_usd == D("6.00")
+    assert report.events == 5
