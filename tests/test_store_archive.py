@@ -191,3 +191,16 @@ def test_cli_export_and_restore(
     )  # fmt: skip
     assert result.exit_code == 1
     assert "invalid age 'a year'" in result.output
+
+
+def session_totals(store: Store) -> tuple[Any, ...]:
+    return tuple(store.query("SELECT sum(cost_usd), sum(events) FROM cost_sessions")[0])
+
+
+def test_restore_keeps_session_rollup(history: Store, tmp_path: Path) -> None:
+    total = COST_OCT + COST_OCT_GROWN + COST_JAN + COST_RECENT
+    assert session_totals(history) == (total, 5)
+    export_partitions(history, tmp_path, YEAR, drop=True, now=NOW)
+    assert session_totals(history) == (total, 5)
+    restore_partitions(history, tmp_path)
+    assert session_totals(history) == (total, 5)

@@ -3,12 +3,12 @@
 ``cost_events`` is partitioned by ``toYYYYMM(ts)``. An export writes each
 month that ended before the cutoff to ``cost_events-YYYYMM.parquet``, one row
 per event (the latest revision, read with FINAL), and can then drop the month
-from ``cost_events``. ``cost_rollup_15m`` keeps its rows, so dashboards and
-reports other than the session grouping still show the archived months.
+from ``cost_events``. The rollups ``cost_rollup_15m`` and ``cost_sessions``
+keep their rows, so dashboards and reports still show the archived months.
 
-A restore inserts a file into ``cost_events`` again. The materialized view
-would add the month to the rollup a second time, so the restore first drops
-the rollup's partition of that month and lets the insert rebuild it.
+A restore inserts a file into ``cost_events`` again. The materialized views
+would add the month to the rollups a second time, so the restore first drops
+the rollups' partitions of that month and lets the insert rebuild them.
 """
 
 from __future__ import annotations
@@ -160,7 +160,10 @@ def _restore_one(store: Store, path: Path) -> ArchivedPartition:
             "as otel-cost archive export --drop leaves it"
         )
     # NOTE: the whole file is read into memory for the insert.
-    store.command(f"ALTER TABLE cost_rollup_15m DROP PARTITION ID '{partition}'")
+    # Both rollups are fed by views from cost_events, so the insert below
+    # rebuilds the month in each of them.
+    for rollup in ("cost_rollup_15m", "cost_sessions"):
+        store.command(f"ALTER TABLE {rollup} DROP PARTITION ID '{partition}'")
     store.client.raw_insert(
         "cost_events", None, insert_block=path.read_bytes(), fmt="Parquet"
     )
