@@ -175,10 +175,10 @@ def sessions(store: Store, scope: Scope, limit: int) -> list[dict[str, Any]]:
 
 def session_events(store: Store, session_id: str, limit: int) -> list[dict[str, Any]]:
     """Return the events of one session in time order."""
-    # PREWHERE reads only session_id to find the session's granules, and it may
-    # filter before FINAL because every revision of an event keeps the first
-    # revision's session (the writer enforces this). WHERE read every column of
-    # every row, twice the CPU at 200,000 events.
+    # PREWHERE reads only session_id to find the session's rows. It may filter
+    # before FINAL, because the writer keeps the first revision's session in
+    # every later revision. With WHERE, the query read every column of every
+    # row and took 15 ms of CPU instead of 6 ms at 200,000 events.
     rows = store.query_dicts(
         f"SELECT {EVENT_COLUMNS}, {_token_columns()} FROM cost_events FINAL "
         "PREWHERE session_id = %(session)s ORDER BY ts, event_id LIMIT %(limit)s",
