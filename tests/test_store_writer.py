@@ -111,3 +111,14 @@ def test_long_ids_split_lookups(store: Store, registry: PricingRegistry) -> None
     assert first.inserted == 6000
     assert again.duplicates == 6000
     assert store.query("SELECT count() FROM cost_events FINAL")[0][0] == 6000
+
+
+def test_odd_ids_deduplicate(store: Store, registry: PricingRegistry) -> None:
+    odd = ["it's", "back\\slash", "100%(ids)s", "new\nline", "ünïcode", "'; DROP--"]
+    events = [registry.price_event(make_event(event_id, 10, 1)) for event_id in odd]
+    first = write_events(store, events)
+    again = write_events(store, events)
+    assert first.inserted == len(odd)
+    assert again.duplicates == len(odd)
+    stored = {row[0] for row in store.query("SELECT event_id FROM cost_events FINAL")}
+    assert stored == set(odd)

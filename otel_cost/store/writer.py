@@ -137,9 +137,12 @@ def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]
     )  # fmt: skip
     found: dict[str, dict[str, Any]] = {}
     for chunk in _id_chunks(event_ids):
+        # The ids are quoted here: the client library's own parameter
+        # formatting escapes them one character at a time, which was half the
+        # cost of this lookup.
         rows = store.query_dicts(
-            f"SELECT {columns} FROM cost_events FINAL WHERE event_id IN %(ids)s",
-            {"ids": chunk},
+            f"SELECT {columns} FROM cost_events FINAL "
+            f"WHERE event_id IN ({','.join(chunk)})"
         )
         for row in rows:
             row["total_tokens"] = sum(row[name] for name in TOKEN_COLUMNS.values())
@@ -147,16 +150,22 @@ def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]
     return found
 
 
+def _quoted(text: str) -> str:
+    """Return ``text`` as a ClickHouse string literal."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def _id_chunks(event_ids: Sequence[str]) -> list[list[str]]:
+    """Return the ids as quoted literals, in chunks under the query size limit."""
     chunks: list[list[str]] = [[]]
     size = 0
     for event_id in event_ids:
-        # Quotes, a comma and escapes add a few bytes to each id.
-        cost = len(event_id.encode()) + 4
+        literal = _quoted(event_id)
+        cost = len(literal.encode()) + 1
         if chunks[-1] and size + cost > LOOKUP_BYTES:
             chunks.append([])
             size = 0
-        chunks[-1].append(event_id)
+        chunks[-1].append(literal)
         size += cost
     return chunks
 
