@@ -15,6 +15,7 @@ from otel_cost.pricing.registry import (
     add_card,
     load_registry,
 )
+from otel_cost.reports.render import plural
 
 
 @click.group("pricing")
@@ -39,7 +40,7 @@ def add_command(path: Path, effective: date, version: str | None) -> None:
         path, effective.date() if hasattr(effective, "date") else effective, version
     )
     click.echo(
-        f"added rate card {card.version}: {len(card.models)} models, "
+        f"added rate card {card.version}: {plural(len(card.models), 'model')}, "
         f"in force from {card.effective_from.date().isoformat()}"
     )
     _print_findings(card)
@@ -140,7 +141,10 @@ def check_command(path: Path) -> None:
     from otel_cost.pricing.registry import card_from_spec
 
     card = card_from_spec(str(path))
-    click.echo(f"{path}: {len(card.models)} models, {len(card.findings)} findings")
+    counts = (
+        f"{plural(len(card.models), 'model')}, {plural(len(card.findings), 'finding')}"
+    )
+    click.echo(f"{path}: {counts}")
     _print_findings(card)
     if card.findings:
         raise SystemExit(1)
