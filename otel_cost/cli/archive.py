@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from otel_cost.cli.common import db_option, decimal_text
+from otel_cost.cli.common import db_option
+from otel_cost.decimals import decimal_text
 from otel_cost.store import open_store
 from otel_cost.store.archive import (
     ArchivedPartition,

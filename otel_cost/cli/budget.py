@@ -31,7 +31,8 @@ from otel_cost.budgets.overrides import apply_override, override_targets
 from otel_cost.budgets.periods import instance_key, period_start
 from otel_cost.budgets.schema import OWNERS, PERIODS, SCOPES
 from otel_cost.budgets.status import EnvelopeStatus, envelope_statuses
-from otel_cost.cli.common import db_option, decimal_text, parse_instant, print_json
+from otel_cost.cli.common import db_option, parse_instant, print_json
+from otel_cost.decimals import decimal_text
 from otel_cost.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])

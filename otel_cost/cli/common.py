@@ -12,6 +12,7 @@ import click
 import orjson
 
 from otel_cost import config
+from otel_cost.decimals import decimal_text
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,14 +61,6 @@ def json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return decimal_text(value)
     raise TypeError(f"cannot serialise {type(value).__name__}")
-
-
-def decimal_text(value: Decimal) -> str:
-    """Return a plain decimal string with no exponent and no trailing zeros."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
 
 
 def print_json(payload: Any) -> None:

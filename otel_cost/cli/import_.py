@@ -10,7 +10,8 @@ import click
 
 from otel_cost.capture.importers import get_importer, importer_names
 from otel_cost.capture.importers.runner import ImportRun, ImportSummary
-from otel_cost.cli.common import db_option, decimal_text, pricing_option, print_json
+from otel_cost.cli.common import db_option, pricing_option, print_json
+from otel_cost.decimals import decimal_text
 from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.reports.render import dollars, plural
 from otel_cost.store import Store, open_store

@@ -8,7 +8,8 @@ from typing import Any
 import click
 import orjson
 
-from otel_cost.cli.common import decimal_text, parse_instant, pricing_option, print_json
+from otel_cost.cli.common import parse_instant, pricing_option, print_json
+from otel_cost.decimals import decimal_text
 from otel_cost.errors import UsageFormatError
 from otel_cost.events import CostStatus
 from otel_cost.normalise.usage import CONVERTERS, convert

@@ -8,7 +8,8 @@ from typing import Any
 
 import click
 
-from otel_cost.cli.common import decimal_text, print_json
+from otel_cost.cli.common import print_json
+from otel_cost.decimals import decimal_text
 from otel_cost.pricing.ratecard import RateCard
 from otel_cost.pricing.registry import (
     BUILTIN_VERSION,

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from otel_cost.decimals import decimal_text
 from otel_cost.errors import OtelCostError
 from otel_cost.events import TokenCategory
 from otel_cost.store.connection import Store
@@ -300,10 +301,7 @@ def _json_value(value: Any) -> Any:
 
 def money(value: Decimal) -> str:
     """Return an exact decimal string with no exponent and no trailing zeros."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text if text not in ("", "-0") else "0"
+    return decimal_text(value)
 
 
 def iso(value: datetime) -> str:

@@ -47,6 +47,7 @@ from otel_cost.capture.importers.discovery import (
     table_columns,
     vscode_user_dirs,
 )
+from otel_cost.decimals import decimal_text
 from otel_cost.errors import UsageFormatError
 from otel_cost.events import CostEvent, Usage
 from otel_cost.normalise.usage import count, from_openai, from_semconv
@@ -199,9 +200,7 @@ def _rate_card_model(model: str) -> str:
 def _credits_text(nano_aiu: Any) -> str | None:
     if nano_aiu is None or isinstance(nano_aiu, bool):
         return None
-    credits = Decimal(str(nano_aiu)) / NANO_AIU_PER_CREDIT
-    text = format(credits, "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return decimal_text(Decimal(str(nano_aiu)) / NANO_AIU_PER_CREDIT)
 
 
 def _parse_time(value: Any) -> datetime:
