@@ -24,12 +24,12 @@ ENV_PRICING_FILE = "OTEL_COST_PRICING_FILE"
 ENV_CLAUDE_CONFIG_DIR = "CLAUDE_CONFIG_DIR"
 ENV_CODEX_HOME = "CODEX_HOME"
 ENV_GEMINI_DIR = "GEMINI_CLI_HOME"
-#: Our own override for the Gemini CLI directory (the one that holds ``tmp/``).
+#: Our own override for the Gemini CLI directory (the one that contains ``tmp/``).
 ENV_OTEL_COST_GEMINI_DIR = "OTEL_COST_GEMINI_DIR"
 
 
 def data_dir() -> Path:
-    """Return the directory that holds the embedded store and local state."""
+    """Return the directory of the embedded store and local state."""
     override = os.environ.get(ENV_DATA_DIR)
     if override:
         return Path(override).expanduser()
@@ -55,7 +55,7 @@ def home() -> Path:
     return Path.home()
 
 
-#: Database that holds otel-cost's tables.
+#: Database of otel-cost's tables.
 ENV_CLICKHOUSE_DATABASE = "OTEL_COST_CLICKHOUSE_DATABASE"
 #: Storage policy with ``hot``, ``warm`` and ``cold`` volumes (servers only).
 ENV_CLICKHOUSE_STORAGE_POLICY = "OTEL_COST_CLICKHOUSE_STORAGE_POLICY"

@@ -6,7 +6,7 @@ class OtelCostError(Exception):
 
 
 class ConfigError(OtelCostError):
-    """A setting, option or environment variable holds an invalid value."""
+    """A setting, option or environment variable has an invalid value."""
 
 
 class StoreError(OtelCostError):
@@ -14,11 +14,11 @@ class StoreError(OtelCostError):
 
 
 class StoreLockedError(StoreError):
-    """Another process already holds the embedded store."""
+    """Another process already has the embedded store open."""
 
 
 class RateCardError(OtelCostError):
-    """A rate card cannot be read or holds an invalid entry."""
+    """A rate card cannot be read or contains an invalid entry."""
 
 
 class UsageFormatError(OtelCostError):

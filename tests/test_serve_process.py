@@ -152,7 +152,7 @@ def test_sigkill_mid_stream_loses_nothing(tmp_path):
 
 
 def test_report_reads_through_running_service(tmp_path):
-    # The service holds the embedded store, so the report goes through its API.
+    # The service has the embedded store open, so the report goes through its API.
     dsn = f"chdb://{tmp_path / 'store'}"
     process, info = start_serve(tmp_path, dsn)
     try:

@@ -259,8 +259,8 @@ CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Usage]] = {
 }
 
 
-# Fields of which at least one must be present for a usage object to be read
-# in that convention; a non-empty object with none of them is a format mix-up.
+# At least one of these fields is present in a usage object of that
+# convention. A non-empty object with none of them is a format mix-up.
 EXPECTED_FIELDS: dict[str, tuple[str, ...]] = {
     "anthropic": ("input_tokens", "output_tokens", "cache_read_input_tokens",
                   "cache_creation_input_tokens"),

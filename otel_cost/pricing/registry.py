@@ -31,8 +31,8 @@ logger = logging.getLogger(__name__)
 BUILTIN_FILE = "litellm-model-prices-2026-07-24.json"
 BUILTIN_VERSION = "litellm-2026-07-24"
 BUILTIN_EFFECTIVE = datetime(2026, 7, 24, tzinfo=UTC)
-# The nominal start of a card given with --pricing-file and no date; such a
-# card is pinned and overrides the dated cards for events at any time.
+# The nominal start of a card given with --pricing-file and no date. Such a
+# card is pinned, so it overrides the dated cards for events at any time.
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INDEX_NAME = "index.json"
 #: Model names and card layers whose resolution a registry keeps.

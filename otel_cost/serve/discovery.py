@@ -88,7 +88,7 @@ def _alive(pid: int) -> bool:
 
 
 def service_for_store(dsn: str | None) -> dict[str, Any] | None:
-    """Return the live service that holds the embedded store ``dsn`` would open.
+    """Return the live service that has open the embedded store ``dsn`` names.
 
     Only an embedded store needs the service: a server store can be read by
     any number of processes.

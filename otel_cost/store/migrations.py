@@ -3,11 +3,11 @@
 Each file is ``NNNN_name.sql``. Placeholders pick the form that suits the
 store: ``{{TTL_EVENTS}}`` and ``{{TABLE_SETTINGS}}``.
 
-With a cluster name, every CREATE runs ``ON CLUSTER``, MergeTree-family
-engines become their ``Replicated`` form, and the event and rollup tables are
-created as ``<table>_local`` on each node with a ``Distributed`` table under
-the usual name in front, so that the rest of otel-cost reads and writes the
-same table names in both modes.
+With a cluster name, every CREATE runs ``ON CLUSTER`` and MergeTree-family
+engines become their ``Replicated`` form. The event and rollup tables are
+created as ``<table>_local`` on each node, with a ``Distributed`` table under
+the usual name in front. So the rest of otel-cost reads and writes the same
+table names in both modes.
 
 A migration that creates a materialized view over ``cost_events`` also fills
 the view's table from the events already stored.

@@ -1,11 +1,11 @@
 """Writing cost events so that re-sent or re-imported events never double count.
 
 For each batch the writer looks up the events already stored under the same
-ids. An exact re-send is skipped. A later revision with more tokens (a
-streamed response written again with its final usage) replaces the stored
-row, keeps the first-seen time and session, and writes a negative row into
-each rollup (``cost_rollup_15m`` and ``cost_sessions``) so that the totals
-there count the event once.
+ids. An exact re-send is skipped. A later revision with more tokens, such as a
+streamed response written again with its final usage, replaces the stored row
+and keeps the first-seen time and session. The writer then adds a negative row
+to each rollup (``cost_rollup_15m`` and ``cost_sessions``), so the totals there
+count the event once.
 """
 
 from __future__ import annotations

@@ -168,7 +168,7 @@ def session_event(row: Mapping[str, Any]) -> CostEvent | None:
         model_requested=model,
         model=model,
         project=project_name(directory),
-        # The "granularity: session" attribute tells the pricing engine not to
+        # With the "granularity: session" attribute the pricing engine does not
         # apply long-context tiers to a total of many requests.
         usage=usage,
         attributes=_attributes(row, directory),
