@@ -215,9 +215,13 @@ def _clean_text_fields(event: CostEvent) -> None:
     event.session_id = _clean(event.session_id)
     event.parent_session_id = _clean(event.parent_session_id)
     event.project = _clean(event.project)
-    event.attributes = {
-        _clean(key): _clean(value) for key, value in event.attributes.items()
-    }
+    # Most attributes are ASCII, so the dictionary is rebuilt only when needed.
+    if not all(
+        key.isascii() and value.isascii() for key, value in event.attributes.items()
+    ):
+        event.attributes = {
+            _clean(key): _clean(value) for key, value in event.attributes.items()
+        }
 
 
 def _signature(path: Path) -> tuple[int, int]:
