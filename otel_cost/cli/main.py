@@ -27,6 +27,7 @@ COMMANDS = {
     "price": "otel_cost.cli.price:price_command",
     "pricing": "otel_cost.cli.pricing:pricing_group",
     "quickstart": "otel_cost.cli.quickstart:quickstart_command",
+    "reconcile": "otel_cost.cli.reconcile:reconcile_command",
     "report": "otel_cost.cli.report:report_command",
     "serve": "otel_cost.cli.serve:serve_command",
     "top": "otel_cost.cli.top:top_command",
