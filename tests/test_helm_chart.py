@@ -48,6 +48,10 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "budgets": "envelopes:\n  - {name: web, scope: project, limit_usd: 100}\n",
         },
     },
+    "reconcile": {
+        "serve": {"replicaCount": 4},
+        "reconcile": {"enabled": True, "schedule": "*/30 * * * *", "days": 2},
+    },
 }
 
 
@@ -320,3 +324,45 @@ def test_cluster_name_reaches_both() -> None:
     assert "OTEL_COST_CLICKHOUSE_CLUSTER" not in env_of(
         plain["spec"]["template"]["spec"]["containers"][0]
     )
+
+
+def test_reconcile_cronjob_off_by_default() -> None:
+    assert by_kind(render({}), "CronJob") == []
+
+
+def test_reconcile_cronjob_settings() -> None:
+    documents = render(VALUE_SETS["reconcile"])
+    cronjob = named(documents, "CronJob", "oc-otel-cost-reconcile")
+    kubernetes_validate.validate(cronjob, KUBE_VERSION, strict=True)
+    spec = cronjob["spec"]
+    assert spec["schedule"] == "*/30 * * * *"
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert "timeZone" not in spec
+    job = spec["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] == 1800
+    pod = job["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    (container,) = pod["containers"]
+    assert container["command"] == ["otel-cost"]
+    assert container["args"] == ["reconcile", "--days=2", "--settle-seconds=600"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    env = env_of(container)
+    assert env["OTEL_COST_CLICKHOUSE_DATABASE"]["value"] == "otel_cost"
+    assert env["OTEL_COST_CLICKHOUSE_URL"]["value"].startswith(
+        "http://$(CLICKHOUSE_USER):$(CLICKHOUSE_PASSWORD)@"
+    )
+
+
+def test_schema_rejects_bad_reconcile() -> None:
+    chart = helm.Chart.load(str(CHART))
+    chart.validate_schema(chart.merge_values(VALUE_SETS["reconcile"]))
+    bad_values = [
+        {"reconcile": {"concurrencyPolicy": "Allow"}},
+        {"reconcile": {"days": 0}},
+        {"reconcile": {"activeDeadlineSeconds": 3600}},
+        {"reconcile": {"schedule": ""}},
+    ]
+    for values in bad_values:
+        with pytest.raises(helm.HelmValuesError):
+            chart.validate_schema(chart.merge_values(values))
