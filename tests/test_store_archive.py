@@ -204,3 +204,46 @@ def test_restore_keeps_session_rollup(history: Store, tmp_path: Path) -> None:
     assert session_totals(history) == (total, 5)
     restore_partitions(history, tmp_path)
     assert session_totals(history) == (total, 5)
+
+
+def ingest_by_month(store: Store) -> list[tuple[Any, ...]]:
+    return [
+        tuple(row)
+        for row in store.query(
+            "SELECT ts_month, sum(rows), max(max_delay_ms), "
+            "arraySum(mapValues(sumMap(delay_histogram))) FROM cost_ingest_1m "
+            "GROUP BY ts_month ORDER BY ts_month"
+        )
+    ]
+
+
+def test_restore_rebuilds_ingest_rollup(history: Store, tmp_path: Path) -> None:
+    # An October event that arrived in November 2024, in another ingestion month.
+    history.insert(
+        "cost_events",
+        [["oct-early", 1, datetime(2024, 10, 25, tzinfo=UTC), "import",
+          datetime(2024, 11, 2, tzinfo=UTC)]],
+        ["event_id", "version", "ts", "source", "ingested_at"],
+    )  # fmt: skip
+    recent = int(RECENT.strftime("%Y%m"))
+    before = ingest_by_month(history)
+    # October: oct-early, oct-1, oct-unpriced and both stored revisions of oct-2.
+    assert [row[:2] for row in before] == [(202410, 5), (202501, 1), (recent, 1)]
+    export_partitions(history, tmp_path, YEAR, drop=True, now=NOW)
+    assert ingest_by_month(history) == before
+
+    restore_partitions(history, tmp_path)
+
+    after = ingest_by_month(history)
+    # The file holds only the latest revision of oct-2, so October counts 4 rows.
+    assert [row[:2] for row in after] == [(202410, 4), (202501, 1), (recent, 1)]
+    assert [row[3] for row in after] == [4, 1, 1]
+    november = history.query(
+        "SELECT sum(rows), max(max_delay_ms) FROM cost_ingest_1m "
+        "WHERE toYYYYMM(minute) = 202411"
+    )
+    assert november == [(1, 8 * 86_400_000)]
+    # oct-1 has the longest delay, and its row comes back unchanged.
+    assert [row[2] for row in after] == [row[2] for row in before]
+    restore_partitions(history, tmp_path)
+    assert ingest_by_month(history) == after

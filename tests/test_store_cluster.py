@@ -65,7 +65,11 @@ def test_engines_become_replicated() -> None:
     for name, statement in tables.items():
         engine = re.search(r"ENGINE = (\w+)", statement)
         if engine is None:
-            assert name in ("cost_rollup_15m_mv", "cost_sessions_mv")
+            assert name in (
+                "cost_rollup_15m_mv",
+                "cost_sessions_mv",
+                "cost_ingest_1m_mv",
+            )
             continue
         assert engine.group(1).startswith(("Replicated", "Distributed")), name
     assert (
@@ -76,6 +80,10 @@ def test_engines_become_replicated() -> None:
         "ENGINE = ReplicatedSummingMergeTree("
         "'/clickhouse/tables/{shard}/{database}/cost_rollup_15m_local', '{replica}')"
     ) in tables["cost_rollup_15m_local"]
+    assert (
+        "ENGINE = ReplicatedAggregatingMergeTree("
+        "'/clickhouse/tables/{shard}/{database}/cost_ingest_1m_local', '{replica}')"
+    ) in tables["cost_ingest_1m_local"]
     assert (
         "ENGINE = ReplicatedMergeTree("
         "'/clickhouse/tables/all/{database}/budget_ledger', '{replica}')"
@@ -99,6 +107,12 @@ def test_distributed_tables_front_shards() -> None:
         f"ENGINE = Distributed('{CLUSTER}', currentDatabase(), cost_rollup_15m_local, "
         "rand())"
     )
+    assert tables["cost_ingest_1m"] == (
+        f"CREATE TABLE IF NOT EXISTS cost_ingest_1m {ON_CLUSTER} "
+        "AS cost_ingest_1m_local\n"
+        f"ENGINE = Distributed('{CLUSTER}', currentDatabase(), cost_ingest_1m_local, "
+        "rand())"
+    )
     # Unsharded tables keep their name and get no Distributed table.
     assert "budget_ledger_local" not in tables
     assert "Distributed" not in tables["budget_ledger"]
@@ -111,6 +125,9 @@ def test_rollup_view_reads_local_tables() -> None:
         f"{ON_CLUSTER} TO cost_rollup_15m_local AS\nSELECT"
     )
     assert view.endswith("FROM cost_events_local")
+    ingest = created(cluster_statements())["cost_ingest_1m_mv"]
+    assert f"{ON_CLUSTER} TO cost_ingest_1m_local AS\nSELECT" in ingest
+    assert ingest.endswith("FROM cost_events_local")
 
 
 def test_cluster_keeps_ttl_and_policy() -> None:

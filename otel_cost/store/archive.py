@@ -3,12 +3,17 @@
 ``cost_events`` is partitioned by ``toYYYYMM(ts)``. An export writes each
 month that ended before the cutoff to ``cost_events-YYYYMM.parquet``, one row
 per event (the latest revision, read with FINAL), and can then drop the month
-from ``cost_events``. The rollups ``cost_rollup_15m`` and ``cost_sessions``
-keep their rows, so dashboards and reports still show the archived months.
+from ``cost_events``. The rollups ``cost_rollup_15m``, ``cost_sessions`` and
+``cost_ingest_1m`` keep their rows, so dashboards and reports still show the
+archived months.
 
 A restore inserts a file into ``cost_events`` again. The materialized views
 would add the month to the rollups a second time, so the restore first drops
 the rollups' partitions of that month and lets the insert rebuild them.
+``cost_ingest_1m`` is partitioned by ingestion month and event month, so the
+restore drops every partition of it whose event month is the restored one.
+The rebuilt month then counts one row per archived event, where it counted
+every stored revision before.
 """
 
 from __future__ import annotations
@@ -160,10 +165,11 @@ def _restore_one(store: Store, path: Path) -> ArchivedPartition:
             "as otel-cost archive export --drop leaves it"
         )
     # NOTE: the whole file is read into memory for the insert.
-    # Both rollups are fed by views from cost_events, so the insert below
+    # The rollups are fed by views from cost_events, so the insert below
     # rebuilds the month in each of them.
     for rollup in ("cost_rollup_15m", "cost_sessions"):
         store.command(f"ALTER TABLE {rollup} DROP PARTITION ID '{partition}'")
+    _drop_ingest_month(store, partition)
     store.client.raw_insert(
         "cost_events", None, insert_block=path.read_bytes(), fmt="Parquet"
     )
@@ -174,6 +180,19 @@ def _restore_one(store: Store, path: Path) -> ArchivedPartition:
         )
     logger.info("restored partition %s: %s events from %s", partition, events, path)
     return ArchivedPartition(partition, path, events, cost)
+
+
+def _drop_ingest_month(store: Store, partition: str) -> None:
+    # cost_ingest_1m is partitioned by (toYYYYMM(minute), ts_month), so the
+    # rows of one event month sit in partitions with ids "<any month>-YYYYMM".
+    rows = store.query(
+        "SELECT DISTINCT partition_id FROM system.parts "
+        "WHERE database = currentDatabase() AND table = 'cost_ingest_1m' AND active "
+        "AND endsWith(partition_id, %(suffix)s)",
+        {"suffix": f"-{partition}"},
+    )
+    for (partition_id,) in rows:
+        store.command(f"ALTER TABLE cost_ingest_1m DROP PARTITION ID '{partition_id}'")
 
 
 def _partition_totals(store: Store, partition: str) -> tuple[int, Decimal]:

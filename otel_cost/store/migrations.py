@@ -51,6 +51,7 @@ SHARDED_TABLES = {
     "cost_events": "cityHash64(event_id)",
     "cost_rollup_15m": "rand()",
     "cost_sessions": "rand()",
+    "cost_ingest_1m": "rand()",
 }
 LOCAL_SUFFIX = "_local"
 CLUSTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
