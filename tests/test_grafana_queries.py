@@ -344,7 +344,7 @@ EXPECTED_COLUMNS = {
     ("otel-cost-finops", "Cost status"): ["cost_status", "events", "cost_usd"],
     ("otel-cost-finops", "Event rows written by source"): ["time", "source", "rows"],
     ("otel-cost-finops", "Ingestion delay by source"): [
-        "source", "events", "p50_s", "p95_s", "max_s",
+        "source", "rows", "p50_s", "p95_s", "max_s",
     ],
     ("otel-cost-finops", "Importers"): [
         "importer", "files", "events", "bad_lines", "last_read",
