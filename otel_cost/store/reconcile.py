@@ -40,6 +40,10 @@ partition from ``cost_events FINAL`` repairs them.
 A month that has rollup rows but no events in ``cost_events`` was archived
 (``otel-cost archive export --drop`` keeps the rollups). Its groups are left
 alone and the month is listed in ``months_without_events``.
+
+NOTE: an event re-imported into an archived month makes that month look
+live again, and a run over it replaces the archived totals with the events
+present. The default window of a few days never reaches archived months.
 """
 
 from __future__ import annotations
@@ -165,6 +169,13 @@ class ReconcileReport:
     def corrected(self) -> int:
         """Groups corrected (or, in a dry run, that would be) over all tables."""
         return sum(table.groups_corrected for table in self.tables)
+
+    @property
+    def deferred(self) -> int:
+        """Groups that differ but are left for a later run (unsettled or changing)."""
+        return sum(
+            table.groups_unsettled + table.groups_changing for table in self.tables
+        )
 
     @property
     def bounds_unfixable(self) -> int:
