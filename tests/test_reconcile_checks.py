@@ -140,3 +140,27 @@ def test_early_first_ts_unfixable(store: Store) -> None:
 
     assert report.bounds_unfixable == 1
     assert report.corrected == 0
+
+
+def test_phantom_rollup_group_removed(store: Store) -> None:
+    write_events(store, [event("e1", "0.25")])
+    # A rollup row with no event behind it, in another bucket and project.
+    store.command(
+        "INSERT INTO cost_rollup_15m (bucket, harness, project, cost_status, events, "
+        "cost_usd, input_tokens) VALUES "
+        "('2026-11-20 13:30:00', 'codex', 'ghost', 'priced', 1, 4.5, 300)"
+    )
+
+    report = run(store)
+
+    rollup = report.tables[0]
+    assert rollup.groups_checked == 2
+    assert rollup.groups_corrected == 1
+    assert rollup.events_delta == -1
+    assert rollup.cost_usd_delta == D("-4.5")
+    assert rollup.tokens_delta == -300
+    ghost = store.query(
+        "SELECT sum(events), sum(cost_usd) FROM cost_rollup_15m WHERE project = 'ghost'"
+    )
+    assert ghost == [(0, D(0))]
+    assert rollup_totals(store, "cost_rollup_15m") == (1, D("0.25"), 1000, 100)

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -59,14 +58,20 @@ from typing import Any
 from otel_cost.errors import ConfigError
 from otel_cost.store.connection import Store
 from otel_cost.store.lease import acquire_lease, check_lease, release_lease
-from otel_cost.store.writer import (
-    FEE_COLUMNS,
-    ROLLUP_COLUMNS,
-    ROLLUP_DIMENSIONS,
-    ROLLUP_MEASURES,
-    SESSION_COLUMNS,
-    TOKEN_COLUMNS,
+from otel_cost.store.reconcile_queries import (
+    MEASURES,
+    ROLLUPS,
+    GroupPair,
+    Rollup,
+    Window,
+    differing_groups,
+    months_without_events,
+    recent_buckets,
+    utc,
 )
+from otel_cost.store.writer import FEE_COLUMNS, TOKEN_COLUMNS
+
+__all__ = ["ReconcileReport", "TableReport", "Window", "reconcile", "window_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,54 +81,6 @@ DEFAULT_SETTLE = timedelta(minutes=10)
 DEFAULT_PAUSE = timedelta(seconds=2)
 LEASE_NAME = "reconcile"
 DEFAULT_LEASE_TIME = timedelta(minutes=30)
-
-MEASURES = ["events", "cost_usd", "reported_cost_usd", *ROLLUP_MEASURES]
-TIME = "DateTime64(3, 'UTC')"
-BUCKET_TIME = "DateTime('UTC')"
-
-# The views' expressions for each measure, from migrations 0002 and 0005.
-EVENT_MEASURES = {
-    "events": "count()",
-    **{
-        name: f"sum(ifNull({name}, toDecimal128(0, 12)))"
-        for name in ("cost_usd", "reported_cost_usd")
-    },
-    **{name: f"sum(toInt64({name}))" for name in ROLLUP_MEASURES},
-}
-
-
-# The ORDER BY keys of the rollups, from migrations 0002 and 0005.
-SESSION_KEYS = (
-    "bucket", "user", "session_id", "harness", "provider", "resolved_model", "model",
-    "project", "team", "cost_status",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Rollup:
-    """A rollup table: its group key and whether it keeps session time bounds."""
-
-    table: str
-    keys: tuple[str, ...]
-    columns: tuple[str, ...]
-    bounds: bool
-
-
-ROLLUPS = (
-    Rollup(
-        "cost_rollup_15m", ("bucket", *ROLLUP_DIMENSIONS), tuple(ROLLUP_COLUMNS), False
-    ),
-    Rollup("cost_sessions", SESSION_KEYS, tuple(SESSION_COLUMNS), True),
-)
-
-
-@dataclass
-class Group:
-    """The measures of one rollup group, plus its time bounds for sessions."""
-
-    measures: tuple[Any, ...]
-    first_ts: datetime | None = None
-    last_ts: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -183,28 +140,6 @@ class ReconcileReport:
         return sum(table.bounds_unfixable for table in self.tables)
 
 
-@dataclass(frozen=True)
-class Window:
-    """The range to reconcile, on 15-minute boundaries; None means unbounded."""
-
-    start: datetime | None
-    end: datetime | None
-
-    def parameters(self) -> dict[str, Any]:
-        """Return the query parameters of the bounds that are set."""
-        bounds = {"start": self.start, "end": self.end}
-        return {name: value for name, value in bounds.items() if value is not None}
-
-    def condition(self, column: str, kind: str) -> str:
-        """Return a WHERE condition bounding ``column`` of type ``kind``."""
-        parts = []
-        if self.start is not None:
-            parts.append(f"{column} >= {{start:{kind}}}")
-        if self.end is not None:
-            parts.append(f"{column} < {{end:{kind}}}")
-        return " AND ".join(parts) or "1"
-
-
 def window_for(
     since: datetime | None,
     until: datetime | None,
@@ -249,11 +184,18 @@ def reconcile(
     """
     lease = None if dry_run else acquire_lease(store, LEASE_NAME, lease_time)
     try:
-        first = [_differences(store, rollup, window) for rollup in ROLLUPS]
+        archived = [months_without_events(store, rollup, window) for rollup in ROLLUPS]
+        first = [
+            _differences(store, rollup, window, months)
+            for rollup, months in zip(ROLLUPS, archived, strict=True)
+        ]
         if pause > timedelta(0):
             time.sleep(pause.total_seconds())
-        second = [_differences(store, rollup, window) for rollup in ROLLUPS]
-        unsettled = _recent_buckets(store, window, settle)
+        second = [
+            _differences(store, rollup, window, months)
+            for rollup, months in zip(ROLLUPS, archived, strict=True)
+        ]
+        unsettled = recent_buckets(store, window, settle)
         plans = [
             _plan(rollup, before, after, unsettled)
             for rollup, before, after in zip(ROLLUPS, first, second, strict=True)
@@ -280,29 +222,25 @@ class _Differences:
     months_without_events: list[str]
 
 
-def _differences(store: Store, rollup: Rollup, window: Window) -> _Differences:
-    expected = _expected_groups(store, rollup, window)
-    actual = _rollup_groups(store, rollup, window)
-    months_with_events = {_month(key) for key in expected}
-    orphan_months = sorted({_month(key) for key in actual} - months_with_events)
+def _differences(
+    store: Store, rollup: Rollup, window: Window, skip_months: list[int]
+) -> _Differences:
+    checked, pairs = differing_groups(store, rollup, window, skip_months)
     needed: dict[tuple[Any, ...], Correction] = {}
     unfixable: set[tuple[Any, ...]] = set()
-    for key in expected.keys() | actual.keys():
-        if _month(key) in orphan_months:
-            continue
-        correction, bounds_wrong = _compare(key, expected.get(key), actual.get(key))
+    for pair in pairs:
+        correction, bounds_wrong = _compare(pair)
         if correction is not None:
-            needed[key] = correction
+            needed[pair.key] = correction
         if bounds_wrong:
-            unfixable.add(key)
-    checked = len(expected.keys() | actual.keys())
-    return _Differences(checked, needed, unfixable, orphan_months)
+            unfixable.add(pair.key)
+    months = [str(month) for month in skip_months]
+    return _Differences(checked, needed, unfixable, months)
 
 
-def _compare(
-    key: tuple[Any, ...], expected: Group | None, actual: Group | None
-) -> tuple[Correction | None, bool]:
+def _compare(pair: GroupPair) -> tuple[Correction | None, bool]:
     """Return the correction a group needs, and whether its bounds are beyond repair."""
+    key, expected, actual = pair.key, pair.expected, pair.actual
     width = len(MEASURES)
     want = expected.measures if expected else (0,) * width
     have = actual.measures if actual else (0,) * width
@@ -349,7 +287,7 @@ def _plan(
         # not its difference. The bounds of the second pass are the current
         # true ones, so only the difference has to agree.
         previous = first.needed.get(key)
-        if _utc(key[0]) in unsettled:
+        if utc(key[0]) in unsettled:
             report.groups_unsettled += 1
         elif previous is None or previous.delta != correction.delta:
             report.groups_changing += 1
@@ -367,70 +305,6 @@ def _add_delta(report: TableReport, delta: tuple[Any, ...]) -> None:
     report.reported_cost_usd_delta += values["reported_cost_usd"]
     report.tokens_delta += sum(values[name] for name in TOKEN_COLUMNS.values())
     report.fees_delta += sum(values[name] for name in FEE_COLUMNS.values())
-
-
-def _expected_groups(
-    store: Store, rollup: Rollup, window: Window
-) -> dict[tuple[Any, ...], Group]:
-    selects = [
-        "toStartOfFifteenMinutes(ts) AS bucket",
-        *rollup.keys[1:],
-        *(f"{expression} AS {name}" for name, expression in EVENT_MEASURES.items()),
-    ]
-    if rollup.bounds:
-        selects += ["min(ts) AS first_ts", "max(ts) AS last_ts"]
-    sql = (
-        f"SELECT {', '.join(selects)} FROM cost_events FINAL "
-        f"WHERE {window.condition('ts', TIME)} GROUP BY {', '.join(rollup.keys)}"
-    )
-    return _groups(store.query(sql, window.parameters()), rollup)
-
-
-def _rollup_groups(
-    store: Store, rollup: Rollup, window: Window
-) -> dict[tuple[Any, ...], Group]:
-    selects = [*rollup.keys, *(f"sum({name}) AS {name}" for name in MEASURES)]
-    if rollup.bounds:
-        selects += ["min(first_ts) AS first_ts", "max(last_ts) AS last_ts"]
-    sql = (
-        f"SELECT {', '.join(selects)} FROM {rollup.table} "
-        f"WHERE {window.condition('bucket', BUCKET_TIME)} "
-        f"GROUP BY {', '.join(rollup.keys)}"
-    )
-    return _groups(store.query(sql, window.parameters()), rollup)
-
-
-def _groups(
-    rows: Sequence[Sequence[Any]], rollup: Rollup
-) -> dict[tuple[Any, ...], Group]:
-    width = len(rollup.keys)
-    groups = {}
-    for row in rows:
-        key = (_utc(row[0]), *row[1:width])
-        measures = tuple(_exact(value) for value in row[width : width + len(MEASURES)])
-        group = Group(measures)
-        if rollup.bounds:
-            group.first_ts = _utc(row[-2])
-            group.last_ts = _utc(row[-1])
-        groups[key] = group
-    return groups
-
-
-def _exact(value: Any) -> Any:
-    # Counts come back as int and money as Decimal; both subtract exactly.
-    return value if isinstance(value, Decimal) else int(value)
-
-
-def _recent_buckets(store: Store, window: Window, settle: timedelta) -> set[datetime]:
-    # Every revision counts, not only the latest, so no FINAL.
-    parameters = {**window.parameters(), "settle": int(settle.total_seconds() * 1000)}
-    rows = store.query(
-        "SELECT DISTINCT toStartOfFifteenMinutes(ts) FROM cost_events "
-        "WHERE ingested_at >= now64(3) - toIntervalMillisecond({settle:UInt64}) "
-        f"AND {window.condition('ts', TIME)}",
-        parameters,
-    )
-    return {_utc(row[0]) for row in rows}
 
 
 def _insert_corrections(
@@ -470,19 +344,8 @@ def _log_report(report: ReconcileReport) -> None:
             )
 
 
-def _month(key: tuple[Any, ...]) -> str:
-    bucket: datetime = key[0]
-    return f"{bucket.year:04d}{bucket.month:02d}"
-
-
 def _floor_bucket(moment: datetime) -> datetime:
-    moment = _utc(moment)
+    moment = utc(moment)
     return moment.replace(
         minute=moment.minute - moment.minute % 15, second=0, microsecond=0
     )
-
-
-def _utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
