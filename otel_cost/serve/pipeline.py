@@ -8,10 +8,14 @@ the spool is replayed first, so events reach the store in the order they were
 accepted, also across restarts. Only this thread writes cost events, which is
 what makes the writer's duplicate check safe.
 
+With ``prepared`` on, the thread that submits a request also encodes its
+events as an insert block (`prepare_events`), so the writer thread, which every
+request waits for, only looks ids up and inserts.
+
 NOTE: the duplicate check is a lookup followed by an insert, so two services
 writing to one ClickHouse server can both insert an event that arrives at
 both at once. The events table collapses such pairs, but the rollup counts
-them twice. Run one service per store until the writer is made atomic.
+them twice (see docs/scale.md for routing and repair).
 """
 
 from __future__ import annotations
@@ -30,7 +34,12 @@ from otel_cost.serve.codec import decode_events, encode_events
 from otel_cost.serve.self_metrics import SelfMetrics
 from otel_cost.serve.spool import Spool, SpoolError, SpoolFullError
 from otel_cost.store.connection import Store
-from otel_cost.store.writer import WriteResult
+from otel_cost.store.writer import (
+    PreparedEvents,
+    WriteResult,
+    prepare_events,
+    write_prepared,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +77,7 @@ class Submission:
     """Events of one request, and how their write ended."""
 
     events: list[CostEvent]
+    prepared: PreparedEvents | None = None
     done: threading.Event = field(default_factory=threading.Event)
     spooled: bool = False
     error: OtelCostError | None = None
@@ -84,8 +94,10 @@ class WritePipeline:
         metrics: SelfMetrics,
         max_queue_events: int = DEFAULT_QUEUE_EVENTS,
         max_batch_events: int = DEFAULT_BATCH_EVENTS,
+        prepared: bool = False,
     ) -> None:
         self._open_store = open_store
+        self.prepared = prepared
         self._write = write
         self.spool = spool
         self.metrics = metrics
@@ -128,6 +140,7 @@ class WritePipeline:
         submission = Submission(events)
         if not events:
             return submission
+        submission.prepared = self._prepare(events)
         with self._cond:
             if self._stopping:
                 raise UnavailableError(
@@ -150,6 +163,17 @@ class WritePipeline:
         if submission.error is not None:
             raise submission.error
         return submission
+
+    def _prepare(self, events: list[CostEvent]) -> PreparedEvents | None:
+        store = self._store
+        if not self.prepared or store is None or not self.store_up:
+            return None
+        try:
+            return prepare_events(store, events)
+        except Exception:  # noqa: BLE001 - the writer encodes the events instead
+            logger.debug("encoding %d events ahead of the write failed", len(events),
+                         exc_info=True)  # fmt: skip
+            return None
 
     def stop(self, timeout_s: float = 60.0) -> None:
         """Write or spool everything queued, then stop the writer thread."""
@@ -215,7 +239,11 @@ class WritePipeline:
 
     def _handle(self, batch: list[Submission]) -> None:
         events = [event for submission in batch for event in submission.events]
-        outcome = self._try_write(events) if self.spool.is_empty() else DOWN
+        prepared = [submission.prepared for submission in batch]
+        blocks = [block for block in prepared if block is not None]
+        if len(blocks) < len(prepared):
+            blocks = []
+        outcome = self._try_write(events, blocks) if self.spool.is_empty() else DOWN
         if outcome == OK:
             for submission in batch:
                 submission.done.set()
@@ -246,7 +274,9 @@ class WritePipeline:
             submission.spooled = True
             submission.done.set()
 
-    def _try_write(self, events: list[CostEvent]) -> str:
+    def _try_write(
+        self, events: list[CostEvent], blocks: list[PreparedEvents] | None = None
+    ) -> str:
         if time.monotonic() < self._retry_at:
             return DOWN
         started = time.perf_counter()
@@ -254,8 +284,11 @@ class WritePipeline:
             store = self._store or self._open_store()
             self._store = store
             result = WriteResult()
-            for chunk in _chunks(events):
-                result.add(self._write(store, chunk))
+            if blocks:
+                result.add(write_prepared(store, blocks))
+            else:
+                for chunk in _chunks(events):
+                    result.add(self._write(store, chunk))
         except StoreError as exc:
             self._mark_down(exc, len(events))
             return DOWN

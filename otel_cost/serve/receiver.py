@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -52,19 +53,25 @@ class Receiver:
         self.registry = registry
         self.pipeline = pipeline
         self.metrics = metrics
+        # Conversion is pure Python, so requests converted side by side only
+        # take turns on the interpreter lock. One at a time leaves the writer
+        # thread competing with a single converter instead of every request.
+        self._converting = threading.Lock()
 
     def export_traces(
         self, request: ExportTraceServiceRequest, transport: str
     ) -> ExportOutcome:
         """Store the spans of one request; raise when the client should retry."""
-        conversion = convert_traces(request, self.registry)
+        with self._converting:
+            conversion = convert_traces(request, self.registry)
         return self._store(conversion, "traces", transport, "spans")
 
     def export_logs(
         self, request: ExportLogsServiceRequest, transport: str
     ) -> ExportOutcome:
         """Store the log records of one request; raise when the client should retry."""
-        conversion = convert_logs(request, self.registry)
+        with self._converting:
+            conversion = convert_logs(request, self.registry)
         return self._store(conversion, "logs", transport, "log records")
 
     def export_metrics(

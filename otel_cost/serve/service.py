@@ -111,6 +111,9 @@ class Service:
             self.self_metrics,
             settings.max_queue_events,
             settings.max_batch_events,
+            # Requests are encoded ahead only for the standard writer, which
+            # can store such blocks; a writer given for a test is called as is.
+            prepared=settings.write is write_events,
         )
         self.receiver = Receiver(self.registry, self.pipeline, self.self_metrics)
         self._reader_lock = threading.Lock()

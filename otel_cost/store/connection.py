@@ -38,6 +38,8 @@ class Store:
     database: str
     embedded: bool
     path: Path | None = None
+    #: Values derived from the schema, such as column types, kept per handle.
+    cache: dict[str, Any] = field(default_factory=dict, repr=False)
     _closed: bool = field(default=False, repr=False)
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
