@@ -130,8 +130,8 @@ def _payload(report: ReconcileReport) -> dict[str, object]:
 
 
 def _print_text(report: ReconcileReport) -> None:
-    start = _time_text(report.start, "the first event")
-    end = _time_text(report.end, "now")
+    start = _time_text(report.start, "the earliest row")
+    end = _time_text(report.end, "the latest row")
     click.echo(f"range {start} to {end}")
     for table in report.tables:
         click.echo(_table_line(table, report.dry_run))
