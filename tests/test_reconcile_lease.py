@@ -94,3 +94,26 @@ def test_lease_rejects_bad_settings(store: Store) -> None:
         acquire_lease(store, "Re concile", HOUR)
     with pytest.raises(ConfigError, match="too short"):
         acquire_lease(store, "reconcile", timedelta(milliseconds=10))
+
+
+def test_unstored_claim_is_reported(store: Store) -> None:
+    # Emptying the table keeps the remembered tokens, so term 1 is dropped.
+    release_lease(store, acquire_lease(store, "reconcile", HOUR))
+    store.command("DELETE FROM maintenance_leases WHERE 1")
+
+    with pytest.raises(LeaseHeldError, match=r"term 1\) was not stored"):
+        acquire_lease(store, "reconcile", HOUR)
+    assert terms(store) == []
+
+
+def test_higher_term_recovers_lease(store: Store) -> None:
+    release_lease(store, acquire_lease(store, "reconcile", HOUR))
+    store.command("DELETE FROM maintenance_leases WHERE 1")
+    store.command(
+        "INSERT INTO maintenance_leases VALUES "
+        "('reconcile', 1000000, 'manual', now64(3), now64(3))"
+    )
+
+    lease = acquire_lease(store, "reconcile", HOUR)
+
+    assert lease.term == 1000001

@@ -65,10 +65,19 @@ def acquire_lease(store: Store, name: str, ttl: timedelta) -> Lease:
     lease = Lease(name, term, new_holder_id())
     _insert_term(store, lease, ttl)
     winner = _holder_of(store, name, term)
+    if winner is None:
+        # The claim was dropped as a duplicate, but the winning row is not
+        # visible here yet (another replica), or the table was emptied while
+        # ClickHouse still remembers the token.
+        raise LeaseHeldError(
+            f"the claim of the {name} lease (term {term}) was not stored and no "
+            "other holder is visible; try again later, and if rows were deleted "
+            "from maintenance_leases, insert an expired row with a higher term"
+        )
     if winner != lease.holder:
         raise LeaseHeldError(
-            f"the {name} lease was taken by {winner or 'another process'} "
-            f"(term {term}) at the same moment; try again later"
+            f"the {name} lease was taken by {winner} (term {term}) at the same "
+            "moment; try again later"
         )
     logger.info("acquired lease %s term %s as %s", name, term, lease.holder)
     return lease
