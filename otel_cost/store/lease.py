@@ -52,35 +52,45 @@ def acquire_lease(store: Store, name: str, ttl: timedelta) -> Lease:
         raise ConfigError(f"invalid lease name {name!r}; use a-z, 0-9, _ and -")
     if ttl.total_seconds() < 1:
         raise ConfigError(f"lease time {ttl} is too short; use at least 1 second")
-    latest = _latest_term(store, name)
-    term = 1
-    if latest is not None:
-        latest_term, holder, live = latest
-        if live:
-            raise LeaseHeldError(
-                f"the {name} lease is held by {holder} (term {latest_term}); "
-                "wait for that run to finish or for its lease to expire"
-            )
-        term = latest_term + 1
-    lease = Lease(name, term, new_holder_id())
+    lease = Lease(name, _next_term(store, name), new_holder_id())
     _insert_term(store, lease, ttl)
-    winner = _holder_of(store, name, term)
+    _confirm_claim(store, lease)
+    logger.info("acquired lease %s term %s as %s", name, lease.term, lease.holder)
+    return lease
+
+
+def _next_term(store: Store, name: str) -> int:
+    """Return the term to claim, or raise `LeaseHeldError` if the latest is live."""
+    latest = _latest_term(store, name)
+    if latest is None:
+        return 1
+    term, holder, live = latest
+    if live:
+        raise LeaseHeldError(
+            f"the {name} lease is held by {holder} (term {term}); "
+            "wait for that run to finish or for its lease to expire"
+        )
+    return term + 1
+
+
+def _confirm_claim(store: Store, lease: Lease) -> None:
+    """Raise `LeaseHeldError` unless the stored row of the term is this claim."""
+    winner = _holder_of(store, lease.name, lease.term)
     if winner is None:
         # The claim was dropped as a duplicate, but the winning row is not
         # visible here yet (another replica), or the table was emptied while
         # ClickHouse still remembers the token.
         raise LeaseHeldError(
-            f"the claim of the {name} lease (term {term}) was not stored and no "
-            "other holder is visible; try again later, and if rows were deleted "
-            "from maintenance_leases, insert an expired row with a higher term"
+            f"the claim of the {lease.name} lease (term {lease.term}) was not "
+            "stored and no other holder is visible; try again later, and if rows "
+            "were deleted from maintenance_leases, insert an expired row with a "
+            "higher term"
         )
     if winner != lease.holder:
         raise LeaseHeldError(
-            f"the {name} lease was taken by {winner} (term {term}) at the same "
-            "moment; try again later"
+            f"the {lease.name} lease was taken by {winner} (term {lease.term}) at "
+            "the same moment; try again later"
         )
-    logger.info("acquired lease %s term %s as %s", name, term, lease.holder)
-    return lease
 
 
 def check_lease(store: Store, lease: Lease) -> None:
