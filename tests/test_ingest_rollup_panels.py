@@ -50,7 +50,7 @@ def at(hour: int, minute: int, second: float = 0) -> datetime:
     return START.replace(hour=hour, minute=minute) + timedelta(seconds=second)
 
 
-def row(
+def event_row(
     event_id: str, source: str, arrived: datetime, delay_ms: int, version: int = 1
 ) -> list[Any]:
     """Return a ``cost_events`` row that arrived ``delay_ms`` after its own time."""
@@ -67,22 +67,22 @@ def stored_rows() -> list[list[Any]]:
     """The rows of the hand-computed tests, with their delays in milliseconds."""
     return [
         # hook: 6 rows, delays 0.5, 1, 2, 4, 100 and 300.5 s.
-        row("h1", "hook", at(10, 0, 30), 500),
-        row("h2", "hook", at(10, 0, 30), 1_000),
-        row("h3", "hook", at(10, 0, 30), 2_000),
-        row("h4", "hook", at(10, 0, 59.999), 4_000),
-        row("h5", "hook", at(10, 0, 30), 100_000),
+        event_row("h1", "hook", at(10, 0, 30), 500),
+        event_row("h2", "hook", at(10, 0, 30), 1_000),
+        event_row("h3", "hook", at(10, 0, 30), 2_000),
+        event_row("h4", "hook", at(10, 0, 59.999), 4_000),
+        event_row("h5", "hook", at(10, 0, 30), 100_000),
         # A second revision of h1, with h1's own time, arriving 4.5 min later.
-        row("h1", "hook", at(10, 5), 300_500, version=2),
+        event_row("h1", "hook", at(10, 5), 300_500, version=2),
         # import: 1 day and 31 days, the second from October.
-        row("i1", "import", at(11, 0), 86_400_000),
-        row("i2", "import", at(10, 0), 31 * 86_400_000),
+        event_row("i1", "import", at(11, 0), 86_400_000),
+        event_row("i2", "import", at(10, 0), 31 * 86_400_000),
         # otlp: event times 3 s and 2 s ahead of the store's clock, and no delay.
-        row("o1", "otlp", at(11, 30), -3_000),
-        row("o2", "otlp", at(11, 30), -2_000),
-        row("o3", "otlp", at(11, 30), 0),
+        event_row("o1", "otlp", at(11, 30), -3_000),
+        event_row("o2", "otlp", at(11, 30), -2_000),
+        event_row("o3", "otlp", at(11, 30), 0),
         # Before the range: left out.
-        row("h0", "hook", at(8, 59, 59), 10),
+        event_row("h0", "hook", at(8, 59, 59), 10),
     ]
 
 
@@ -201,7 +201,7 @@ def test_panels_match_raw_events(
         else:
             delay = int(10 ** rng.uniform(0, 9.7))
         source = ("hook", "sdk", "import")[number % 3]
-        values.append(row(f"e{number}", source, arrived, delay))
+        values.append(event_row(f"e{number}", source, arrived, delay))
     store.insert("cost_events", values, COLUMNS)
     assert run(store, finops(dashboards, WRITTEN), REQUEST) == run(
         store, RAW_WRITTEN, REQUEST
@@ -231,6 +231,9 @@ def test_writer_revisions_count_again(store: Store) -> None:
 
 
 def test_backfill_counts_each_event_once(arrivals: Store) -> None:
+    written = "SELECT sum(rows) FROM cost_ingest_1m WHERE source = 'hook'"
+    # h0 to h5, and the second revision of h1.
+    assert arrivals.query(written) == [(7,)]
     # A store migrated before 0006 gains the rollup from cost_events FINAL:
     # h1's two revisions count once, with the later arrival.
     arrivals.command("DROP TABLE cost_ingest_1m_mv")
