@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class TokenCategory(StrEnum):
@@ -82,9 +83,8 @@ class Usage:
         return Usage(tokens=tokens, fees=fees)
 
 
-@dataclass(frozen=True)
-class CostLine:
-    """One priced category of one event."""
+class CostLine(NamedTuple):
+    """One priced category of one event (a tuple: events carry several of them)."""
 
     category: str
     quantity: int

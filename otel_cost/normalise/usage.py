@@ -20,6 +20,8 @@ T = TokenCategory
 
 def count(value: Any, name: str) -> int:
     """Return a non-negative token count, or raise naming the bad field."""
+    if type(value) is int and value >= 0:
+        return value
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -188,8 +190,9 @@ SEMCONV_CACHE_READ_KEYS = (
 
 def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int:
     for key in keys:
-        if key in attributes:
-            return count(attributes[key], key)
+        value = attributes.get(key)
+        if value is not None:
+            return count(value, key)
     return 0
 
 

@@ -53,6 +53,17 @@ def text(value: Any) -> str:
     return str(value)[:MAX_VALUE_CHARS]
 
 
+def first_in(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    """Return the first non-empty value of ``keys`` in one set of attributes."""
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            found = text(value)
+            if found:
+                return found
+    return ""
+
+
 def first_text(sources: Iterable[Mapping[str, Any]], keys: Iterable[str]) -> str:
     """Return the first non-empty value of ``keys``, searching each source in turn."""
     names = keys if isinstance(keys, tuple) else tuple(keys)

@@ -71,16 +71,26 @@ OWNER_FIELDS = {
 OWNER_KEYS = frozenset(key for names in OWNER_FIELDS.values() for key in names)
 
 
+# Each owner key, with its field and its rank among that field's keys.
+OWNER_KEY_RANKS = {
+    key: (field, rank)
+    for field, names in OWNER_FIELDS.items()
+    for rank, key in enumerate(names)
+}
+
+
 def owners(attrs: Mapping[str, Any]) -> dict[str, str]:
     """Return the owner fields named by one set of attributes ('' when absent)."""
     found = dict.fromkeys(OWNER_FIELDS, "")
-    for field, names in OWNER_FIELDS.items():
-        for key in names:
-            if key in attrs:
-                value = text(attrs[key])
-                if value:
-                    found[field] = value
-                    break
+    ranks: dict[str, int] = {}
+    # Walk the attributes rather than every known key: an item carries few of them.
+    for key in OWNER_KEYS.intersection(attrs):
+        field, rank = OWNER_KEY_RANKS[key]
+        if rank < ranks.get(field, len(OWNER_FIELDS[field])):
+            value = text(attrs[key])
+            if value:
+                found[field] = value
+                ranks[field] = rank
     return found
 
 
@@ -168,12 +178,12 @@ def _langfuse_total(value: Any) -> Decimal | None:
     return usd(details["total"], f"{LANGFUSE_COST_KEY}.total")
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def nanos_to_datetime(nanos: int) -> datetime:
     """Return a UTC time from nanoseconds since the Unix epoch."""
-    seconds, rest = divmod(nanos, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(
-        microseconds=rest // 1000
-    )
+    return EPOCH + timedelta(microseconds=nanos // 1000)
 
 
 def kept_attributes(attrs: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:

@@ -43,7 +43,7 @@ def _event_dict(event: CostEvent) -> dict[str, Any]:
         "fees": {key.value: count for key, count in event.usage.fees.items()},
     }
     data["cost_status"] = event.cost_status.value
-    data["cost_lines"] = [dataclasses.asdict(line) for line in event.cost_lines]
+    data["cost_lines"] = [line._asdict() for line in event.cost_lines]
     return data
 
 

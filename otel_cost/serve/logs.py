@@ -39,7 +39,7 @@ from otel_cost.normalise.usage import (
     from_semconv,
 )
 from otel_cost.serve import attribution
-from otel_cost.serve.attributes import any_value, first_text, text, to_dict
+from otel_cost.serve.attributes import any_value, first_in, text, to_dict
 from otel_cost.serve.otlp_decode import hex_id
 
 UINT32_MAX = 2**32 - 1
@@ -174,15 +174,13 @@ def _base(
     event_id: str,
     **fields: Any,
 ) -> CostEvent:
-    model = first_text(
-        [attrs], ("gen_ai.response.model", "model", "gen_ai.request.model")
-    )
+    model = first_in(attrs, ("gen_ai.response.model", "model", "gen_ai.request.model"))
     return CostEvent(
         event_id=event_id or record_id(record, attrs),
         ts=event_time(record, attrs),
         harness=harness,
         source="otlp",
-        model_requested=first_text([attrs], ("gen_ai.request.model", "model")),
+        model_requested=first_in(attrs, ("gen_ai.request.model", "model")),
         model=model,
         latency_ms=_milliseconds(attrs.get("duration_ms")),
         **fields,
@@ -225,7 +223,7 @@ def _claude_reported_cost(attrs: Mapping[str, Any]) -> Decimal | None:
 
 
 def _tool_result(record: LogRecord, attrs: dict[str, Any], harness: str) -> CostEvent:
-    call_id = first_text([attrs], ("tool_use_id", "call_id", "gen_ai.tool.call.id"))
+    call_id = first_in(attrs, ("tool_use_id", "call_id", "gen_ai.tool.call.id"))
     success = text(attrs.get("success")).lower()
     failed = success in ("false", "0")
     return _base(
@@ -234,11 +232,9 @@ def _tool_result(record: LogRecord, attrs: dict[str, Any], harness: str) -> Cost
         harness,
         f"{harness}:tool:{call_id}" if call_id else "",
         operation="execute_tool",
-        tool_name=first_text(
-            [attrs], ("tool_name", "function_name", "gen_ai.tool.name")
-        ),
+        tool_name=first_in(attrs, ("tool_name", "function_name", "gen_ai.tool.name")),
         outcome="error" if failed else "ok",
-        error_type=(first_text([attrs], ("error_type", "error.type")) or "error")
+        error_type=(first_in(attrs, ("error_type", "error.type")) or "error")
         if failed
         else "",
         usage=Usage(fees={FeeCategory.TOOL_CALL: 1}),
@@ -246,7 +242,7 @@ def _tool_result(record: LogRecord, attrs: dict[str, Any], harness: str) -> Cost
 
 
 def _api_error(record: LogRecord, attrs: dict[str, Any], harness: str) -> CostEvent:
-    error_type = first_text([attrs], ("status_code", "error_type", "error.type"))
+    error_type = first_in(attrs, ("status_code", "error_type", "error.type"))
     return _base(
         record,
         attrs,
@@ -308,7 +304,7 @@ def _semconv_event(record: LogRecord, attrs: dict[str, Any], harness: str) -> Co
         attrs,
         harness,
         "",
-        provider=first_text([attrs], ("gen_ai.provider.name", "gen_ai.system")),
+        provider=first_in(attrs, ("gen_ai.provider.name", "gen_ai.system")),
         operation=text(attrs.get("gen_ai.operation.name")) or "chat",
         usage=from_semconv(attrs),
     )

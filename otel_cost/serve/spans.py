@@ -23,7 +23,7 @@ from otel_cost.errors import OtelCostError, UsageFormatError
 from otel_cost.events import CostEvent, FeeCategory, Usage
 from otel_cost.normalise.usage import from_anthropic, from_semconv
 from otel_cost.serve import attribution
-from otel_cost.serve.attributes import first_text, text, to_dict
+from otel_cost.serve.attributes import first_in, text, to_dict
 from otel_cost.serve.otlp_decode import hex_id
 
 MAX_MODEL_CHARS = 256
@@ -130,9 +130,9 @@ def _build(
     span_id: str,
 ) -> CostEvent:
     operation = _operation(span.name, attrs)
-    tool_name = first_text([attrs], TOOL_NAME_KEYS)
-    model_requested = first_text([attrs], ("gen_ai.request.model", "model"))
-    model = first_text([attrs], ("gen_ai.response.model",)) or model_requested
+    tool_name = first_in(attrs, TOOL_NAME_KEYS)
+    model_requested = first_in(attrs, ("gen_ai.request.model", "model"))
+    model = first_in(attrs, ("gen_ai.response.model",)) or model_requested
     if len(model) > MAX_MODEL_CHARS:
         raise InvalidSpanError(
             f"span {span_id}: model name is {len(model)} characters, over {MAX_MODEL_CHARS}"
@@ -149,7 +149,7 @@ def _build(
         ts=attribution.nanos_to_datetime(span.start_time_unix_nano),
         harness=harness,
         source="otlp",
-        provider=first_text([attrs], ("gen_ai.provider.name", "gen_ai.system")),
+        provider=first_in(attrs, ("gen_ai.provider.name", "gen_ai.system")),
         model_requested=model_requested,
         model=model,
         trace_id=trace_id,
@@ -220,7 +220,7 @@ def _event_id(
 ) -> str:
     # A tool call seen both as a span and as a log record (Claude Code's
     # tool_result, Codex's tool_result) shares its call id, so it counts once.
-    call_id = first_text([attrs], TOOL_CALL_ID_KEYS)
+    call_id = first_in(attrs, TOOL_CALL_ID_KEYS)
     if operation in TOOL_OPERATIONS and call_id:
         return f"{harness}:tool:{call_id}"
     # The transcript importer keys Claude Code responses by message id.
@@ -235,7 +235,7 @@ def _event_id(
 
 
 def _error_type(span: Span, attrs: Mapping[str, Any]) -> str:
-    return first_text([attrs], ("error.type", "status_code", "error_type")) or "error"
+    return first_in(attrs, ("error.type", "status_code", "error_type")) or "error"
 
 
 def _latency_ms(span: Span) -> int:
@@ -247,7 +247,7 @@ def _latency_ms(span: Span) -> int:
 
 
 def _service_tier(attrs: Mapping[str, Any]) -> str:
-    tier = first_text(
-        [attrs], ("gen_ai.request.service_tier", "gen_ai.openai.request.service_tier")
+    tier = first_in(
+        attrs, ("gen_ai.request.service_tier", "gen_ai.openai.request.service_tier")
     )
     return tier if tier in ("priority", "flex", "batch") else ""
