@@ -1,17 +1,21 @@
 """Benchmark of ``otel-cost serve``: sustained OTLP ingest and time to visibility.
 
-Starts ``otel-cost serve`` as a subprocess on a fresh embedded store in a
-temporary directory, then:
+For each transport (OTLP/HTTP protobuf and OTLP/gRPC) and each batch size
+(spans per export request), the script starts ``otel-cost serve`` as a
+subprocess on a fresh embedded store in a temporary directory, then:
 
-1. sends pre-built OTLP/HTTP protobuf requests of ``--batch`` GenAI spans
-   from ``--clients`` threads for ``--seconds``. The service acknowledges a
-   request only once its events are in ClickHouse, so acknowledged spans per
-   second is the end-to-end ingest rate.
-2. during that load, sends one-span probes with their own session id and
-   polls ``/api/v1/sessions/<id>/events`` until the event is returned: the
-   time from send to visibility, reported as p50 and p99.
+1. sends pre-built export requests of GenAI spans from ``--clients`` threads
+   for ``--seconds``. The service acknowledges a request only once its events
+   are in ClickHouse (or in its disk spool, which stays empty here), so
+   acknowledged spans per second is the end-to-end ingest rate.
+2. during that load, sends one-span probes over OTLP/HTTP with their own
+   session id and polls ``/api/v1/sessions/<id>/events`` until the event is
+   returned: the time from send to visibility, reported as p50 and p99.
 
-Prints one JSON document. Usage: python bench/serve_bench.py [--seconds 20]
+Every span has its own id, so none is skipped as a duplicate. Prints one JSON
+line per run, then a table. Usage:
+python bench/serve_bench.py [--seconds 10] [--transports http,grpc]
+[--batches 1,100,1000] [--clients 8]
 """
 
 from __future__ import annotations
@@ -25,13 +29,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc  # type: ignore[import-untyped]
 import httpx
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import (
+    TraceServiceStub,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -113,21 +122,70 @@ def start_service(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, A
     return process, orjson.loads(discovery.read_bytes())
 
 
-def load(
-    url: str,
-    bodies: list[bytes],
-    batch: int,
-    stop: threading.Event,
-    counts: list[int],
-    index: int,
-) -> None:
-    with httpx.Client(trust_env=False, timeout=60) as http:
-        for body in bodies:
-            if stop.is_set():
-                return
-            reply = http.post(url, content=body, headers=PROTOBUF)
-            if reply.status_code == 200:
-                counts[index] += batch
+def bodies(client: int, batch: int, count: int) -> Iterator[bytes]:
+    """Yield ``count`` export requests of ``batch`` spans with ids unique to ``client``.
+
+    One request is built once and its span ids and times are rewritten before
+    each serialisation, which keeps the load generator cheap.
+    """
+    template = ExportTraceServiceRequest.FromString(
+        request_body(1, batch, f"client-{client}")
+    )
+    spans = template.resource_spans[0].scope_spans[0].spans
+    first = (client + 1) * 10**9
+    for number in range(count):
+        for offset, span in enumerate(spans):
+            span_number = first + number * batch + offset
+            span.span_id = span_number.to_bytes(8, "big")
+            span.trace_id = (span_number // 64 + 1).to_bytes(16, "big")
+            span.start_time_unix_nano = T0_NS + span_number * 1_000_000
+            span.end_time_unix_nano = span.start_time_unix_nano + 900_000_000
+        yield template.SerializeToString()
+
+
+class Load:
+    """Client threads sending pre-built requests until told to stop."""
+
+    def __init__(self, info: dict[str, Any], args: argparse.Namespace) -> None:
+        self.info = info
+        self.args = args
+        self.stop = threading.Event()
+        self.spans = [0] * args.clients
+        self.failures = [0] * args.clients
+        # Enough requests for 40,000 spans per second, the most any run reached.
+        count = max(2, int(args.seconds * 40_000 / args.batch / args.clients) + 1)
+        self.requests = [
+            list(bodies(client, args.batch, count)) for client in range(args.clients)
+        ]
+
+    def http(self, index: int) -> None:
+        url = f"{self.info['otlp_http_url']}/v1/traces"
+        with httpx.Client(trust_env=False, timeout=60) as http:
+            for body in self.requests[index]:
+                if self.stop.is_set():
+                    return
+                reply = http.post(url, content=body, headers=PROTOBUF)
+                self._count(index, reply.status_code == 200)
+
+    def grpc(self, index: int) -> None:
+        target = self.info["otlp_grpc_url"].removeprefix("http://")
+        with grpc.insecure_channel(target) as channel:
+            export = TraceServiceStub(channel).Export
+            for body in self.requests[index]:
+                if self.stop.is_set():
+                    return
+                try:
+                    export(ExportTraceServiceRequest.FromString(body), timeout=60)
+                except grpc.RpcError:
+                    self._count(index, False)
+                else:
+                    self._count(index, True)
+
+    def _count(self, index: int, ok: bool) -> None:
+        if ok:
+            self.spans[index] += self.args.batch
+        else:
+            self.failures[index] += 1
 
 
 def probe(info: dict[str, Any], stop: threading.Event, latencies: list[float]) -> None:
@@ -154,76 +212,89 @@ def probe(info: dict[str, Any], stop: threading.Event, latencies: list[float]) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--transports", default="http,grpc")
+    parser.add_argument("--batches", default="1,100,1000")
     args = parser.parse_args()
-    requests_per_client = int(args.seconds * 40)
-    bodies = [
-        [
-            request_body(
-                (c * requests_per_client + r) * args.batch, args.batch, f"s{c}"
+    results = []
+    for transport in args.transports.split(","):
+        for batch in (int(size) for size in args.batches.split(",")):
+            run_args = argparse.Namespace(
+                **vars(args), transport=transport, batch=batch
             )
-            for r in range(requests_per_client)
-        ]
-        for c in range(args.clients)
-    ]
+            result = measure(run_args)
+            print(orjson.dumps(result).decode(), flush=True)
+            results.append(result)
+    print_table(results)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start a fresh service, load it with one transport and batch size, stop it."""
     with tempfile.TemporaryDirectory() as temporary:
         process, info = start_service(Path(temporary))
         try:
-            result = run(info, bodies, args)
+            return run(info, args)
         finally:
             process.terminate()
             process.wait(120)
-    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
 
 
-def run(
-    info: dict[str, Any], bodies: list[list[bytes]], args: argparse.Namespace
-) -> dict[str, Any]:
-    stop = threading.Event()
-    counts = [0] * args.clients
+def run(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    load = Load(info, args)
     latencies: list[float] = []
-    url = f"{info['otlp_http_url']}/v1/traces"
+    sender = load.http if args.transport == "http" else load.grpc
     threads = [
-        threading.Thread(
-            target=load, args=(url, bodies[i], args.batch, stop, counts, i)
-        )
-        for i in range(args.clients)
+        threading.Thread(target=sender, args=(index,)) for index in range(args.clients)
     ]
-    threads.append(threading.Thread(target=probe, args=(info, stop, latencies)))
+    threads.append(threading.Thread(target=probe, args=(info, load.stop, latencies)))
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     time.sleep(args.seconds)
-    stop.set()
+    load.stop.set()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
     return {
+        "benchmark": "serve-ingest",
+        "transport": args.transport,
+        "batch": args.batch,
+        "clients": args.clients,
+        "seconds": round(elapsed, 1),
+        "spans_acknowledged": sum(load.spans),
+        "spans_per_second": round(sum(load.spans) / elapsed),
+        "failed_requests": sum(load.failures),
+        "visibility_probes": len(ordered),
+        "visibility_p50_ms": percentile_ms(ordered, 0.50),
+        "visibility_p99_ms": percentile_ms(ordered, 0.99),
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),
             "python": platform.python_version(),
         },
-        "settings": {
-            "seconds": args.seconds,
-            "clients": args.clients,
-            "batch": args.batch,
-        },
-        "spans_acknowledged": sum(counts),
-        "spans_per_second": round(sum(counts) / elapsed),
-        "visibility_probes": len(ordered),
-        "visibility_p50_ms": round(statistics.median(ordered) * 1000, 1)
-        if ordered
-        else None,
-        "visibility_p99_ms": round(
-            ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 1
-        )
-        if ordered
-        else None,
     }
+
+
+def percentile_ms(ordered: list[float], fraction: float) -> float | None:
+    if not ordered:
+        return None
+    if fraction == 0.5:
+        return round(statistics.median(ordered) * 1000, 1)
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))] * 1000, 1)
+
+
+def print_table(results: list[dict[str, Any]]) -> None:
+    print(f"\n{'transport':<10}{'batch':>7}{'spans/s':>10}{'failed':>8}"
+          f"{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
+    for result in results:
+        print(
+            f"{result['transport']:<10}{result['batch']:>7}"
+            f"{result['spans_per_second']:>10,}{result['failed_requests']:>8}"
+            f"{result['visibility_p50_ms'] or '-':>9}"
+            f"{result['visibility_p99_ms'] or '-':>9}"
+        )
 
 
 if __name__ == "__main__":
