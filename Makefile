@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup run test lint typecheck bench bench-serve bench-query bench-gate bench-proxy bench-sdk alerts-check dashboards clean
+.PHONY: setup run test lint typecheck bench bench-import bench-serve bench-query bench-gate bench-proxy bench-sdk alerts-check dashboards clean
 
 $(BIN)/otel-cost: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-bench: setup
+# Every benchmark, one after the other (about 15 minutes; the import
+# benchmark runs ccusage through npx, which needs the npm registry).
+bench: bench-import bench-serve bench-query bench-gate bench-proxy bench-sdk
+
+bench-import: setup
 	$(BIN)/python bench/import_bench.py
 
 bench-serve: setup

@@ -208,7 +208,8 @@ def _collapse(events: Iterable[CostEvent]) -> dict[str, CostEvent]:
 def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     # NOTE: the lookup and the insert are two statements. Two writers storing
     # the same new event at once both insert it: the raw table keeps one row,
-    # but the rollup counts it twice. One writer per store avoids this.
+    # but the rollups count it twice. Routing each trace to one service avoids
+    # this, and `otel-cost reconcile` repairs it (docs/scale.md).
     #
     # Most events are new, so a first query reads only the sorted event_id
     # column. Only the ids it finds are read again in full, with FINAL, which
