@@ -103,7 +103,7 @@ def test_core_manifests_validate() -> None:
 def test_default_render_kinds() -> None:
     kinds = sorted(doc["kind"] for doc in render({}))
     assert kinds == sorted(
-        ["Deployment", "Deployment", "Service", "Service", "ConfigMap", "ConfigMap",
+        ["Deployment", "Deployment", "Service", "Service", "Service", "ConfigMap", "ConfigMap",
          "ConfigMap", "ConfigMap", "Secret", "Secret", "Secret", "Job",
          "ServiceMonitor", "PrometheusRule", "AlertmanagerConfig"]
     )  # fmt: skip
@@ -226,7 +226,7 @@ def test_minimal_values_render() -> None:
     documents = render(VALUE_SETS["minimal"])
     kinds = sorted(doc["kind"] for doc in documents)
     assert kinds == sorted(
-        ["Deployment", "Deployment", "Service", "Service", "ConfigMap", "ConfigMap",
+        ["Deployment", "Deployment", "Service", "Service", "Service", "ConfigMap", "ConfigMap",
          "Secret", "Secret"]
     )  # fmt: skip
     token = named(documents, "Secret", "oc-otel-cost-api-token")
@@ -241,7 +241,7 @@ def test_minimal_values_render() -> None:
 
 
 def test_collector_forwards_to_serve() -> None:
-    documents = render({})
+    documents = render({"serve": {"replicaCount": 1}})
     config_map = named(documents, "ConfigMap", "oc-otel-cost-collector")
     config = yaml.safe_load(config_map["data"]["config.yaml"])
     exporter = config["exporters"]["otlp_grpc/otel-cost"]
@@ -254,6 +254,26 @@ def test_collector_forwards_to_serve() -> None:
     assert (
         config["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"] == "0.0.0.0:4317"
     )
+
+
+def test_collector_routes_traces_to_replicas() -> None:
+    # The default runs two serve replicas.
+    documents = render({})
+    config_map = named(documents, "ConfigMap", "oc-otel-cost-collector")
+    config = yaml.safe_load(config_map["data"]["config.yaml"])
+    assert "otlp_grpc/otel-cost" not in config["exporters"]
+    for signal, key in (("traces", "traceID"), ("logs", "resource")):
+        exporter = config["exporters"][f"load_balancing/{signal}"]
+        assert exporter["routing_key"] == key
+        dns = exporter["resolver"]["dns"]
+        assert dns == {"hostname": "oc-otel-cost-headless.cost.svc", "port": "4317"}
+        otlp = exporter["protocol"]["otlp"]
+        assert otlp["headers"]["authorization"] == "Bearer ${env:OTEL_COST_API_TOKEN}"
+        pipeline = config["service"]["pipelines"][signal]
+        assert pipeline["exporters"] == [f"load_balancing/{signal}"]
+    headless = named(documents, "Service", "oc-otel-cost-headless")
+    assert headless["spec"]["clusterIP"] == "None"
+    assert headless["spec"]["selector"]["app.kubernetes.io/component"] == "serve"
 
 
 def test_schema_rejects_bad_values() -> None:
