@@ -132,10 +132,20 @@ def bodies(client: int, batch: int, count: int) -> Iterator[bytes]:
         request_body(1, batch, f"client-{client}")
     )
     spans = template.resource_spans[0].scope_spans[0].spans
+    for span in spans:
+        # Each span gets its own attribute list, so its token counts can differ.
+        del span.attributes[:]
+        span.attributes.extend(attributes(f"client-{client}"))
     first = (client + 1) * 10**9
     for number in range(count):
         for offset, span in enumerate(spans):
             span_number = first + number * batch + offset
+            # Token counts vary from span to span, as real requests do. Cache
+            # reads stay below the input they are part of.
+            usage = span.attributes
+            usage[4].value.int_value = 8_000 + span_number % 9_973
+            usage[5].value.int_value = span_number % 7_919
+            usage[6].value.int_value = 100 + span_number % 1_201
             span.span_id = span_number.to_bytes(8, "big")
             span.trace_id = (span_number // 64 + 1).to_bytes(16, "big")
             span.start_time_unix_nano = T0_NS + span_number * 1_000_000

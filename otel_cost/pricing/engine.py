@@ -70,7 +70,7 @@ FALLBACK: dict[TokenCategory, TokenCategory] = {
 
 
 #: Each category with its name and its rate after the speed factor (None: no rate).
-RateTable = tuple[tuple[TokenCategory, str, Decimal | None], ...]
+RateTable = dict[TokenCategory, tuple[str, Decimal | None]]
 
 
 class UnknownServiceTierError(ValueError):
@@ -134,13 +134,16 @@ class RatePlan:
             prompt = sum([tokens.get(category, 0) for category in PROMPT_CATEGORIES])
             threshold = applicable_threshold(rates, prompt)
         tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""
+        table = self._table(tier, suffix, fast)
         lines: list[CostLine] = []
         missing: list[str] = []
         total = Decimal(0)
-        for category, name, rate in self._table(tier, suffix, fast):
-            count = tokens.get(category, 0)
+        # Usage holds only non-zero counts, in category order, so this visits
+        # a few categories rather than all of them.
+        for category, count in tokens.items():
             if count == 0:
                 continue
+            name, rate = table[category]
             if rate is None:
                 missing.append(name)
                 continue
@@ -170,11 +173,11 @@ class RatePlan:
         table = self._tables.get(key)
         if table is None:
             factor = _speed_factor(self.rates, fast)
-            table = tuple(
-                (category, category.value, None if rate is None else rate * factor)
+            table = {
+                category: (category.value, None if rate is None else rate * factor)
                 for category in TokenCategory
                 for rate in [category_rate(self.rates, category, tier, suffix)]
-            )
+            }
             self._tables[key] = table
         return table
 

@@ -64,10 +64,12 @@ def convert_traces(
 ) -> Conversion:
     """Return the priced events of every cost-relevant span in ``request``."""
     items = (
-        (span, resource, scope_spans.scope.name)
+        (span, resource, scope_name)
         for resource_spans in request.resource_spans
         for resource in [_resource(resource_spans.resource)]
         for scope_spans in resource_spans.scope_spans
+        # Read once per scope: each read of a protobuf field builds a new object.
+        for scope_name in [scope_spans.scope.name]
         for span in scope_spans.spans
     )
     return _convert(items, span_to_event, registry)
@@ -78,10 +80,11 @@ def convert_logs(
 ) -> Conversion:
     """Return the priced events of every cost-relevant log record in ``request``."""
     items = (
-        (record, resource, scope_logs.scope.name)
+        (record, resource, scope_name)
         for resource_logs in request.resource_logs
         for resource in [_resource(resource_logs.resource)]
         for scope_logs in resource_logs.scope_logs
+        for scope_name in [scope_logs.scope.name]
         for record in scope_logs.log_records
     )
     return _convert(items, log_to_event, registry)
