@@ -17,6 +17,7 @@ import jsonschema
 
 from otel_cost.errors import OtelCostError
 from otel_cost.events import CostEvent, CostStatus, FeeCategory, TokenCategory, Usage
+from otel_cost.normalise.usage import count
 
 SCHEMA_VERSION = 1
 STRING_FIELDS = (
@@ -73,12 +74,7 @@ def event_from_json(payload: Any) -> CostEvent:
         ts=ts,
         harness=payload["harness"],
         source=payload["source"],
-        usage=Usage(
-            tokens={
-                TokenCategory(k): v for k, v in usage.items() if k in _TOKENS and v
-            },
-            fees={FeeCategory(k): v for k, v in usage.items() if k in _FEES and v},
-        ),
+        usage=_usage(usage),
         attributes=dict(payload.get("attributes", {})),
         reported_cost_usd=Decimal(reported) if reported is not None else None,
         latency_ms=int(payload.get("latency_ms", 0)),
@@ -89,6 +85,15 @@ def event_from_json(payload: Any) -> CostEvent:
     if status == CostStatus.ESTIMATED.value:
         event.cost_status = CostStatus.ESTIMATED
     return event
+
+
+def _usage(usage: dict[str, Any]) -> Usage:
+    # The schema accepts integral floats such as 100.0, which count() makes ints.
+    counts = {key: count(value, f"usage.{key}") for key, value in usage.items()}
+    return Usage(
+        tokens={TokenCategory(k): v for k, v in counts.items() if k in _TOKENS and v},
+        fees={FeeCategory(k): v for k, v in counts.items() if k in _FEES and v},
+    )
 
 
 def event_to_json(event: CostEvent) -> dict[str, Any]:

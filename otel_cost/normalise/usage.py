@@ -18,23 +18,49 @@ from otel_cost.events import FeeCategory, TokenCategory, Usage
 T = TokenCategory
 
 
-def count(value: Any, name: str) -> int:
-    """Return a non-negative token count, or raise naming the bad field."""
-    if type(value) is int and value >= 0:
+#: The maximum count of one token category (or fee) in one event, far above any
+#: real request. At this limit the store's UInt64 sums cannot wrap around: a
+#: billion events of 10**10 tokens add up to 10**19, below 2**64.
+MAX_TOKENS_PER_CATEGORY = 10_000_000_000
+
+
+def count(value: Any, name: str, maximum: int = MAX_TOKENS_PER_CATEGORY) -> int:
+    """Return a whole token count from 0 to ``maximum``, or raise naming the field.
+
+    Integral floats such as ``100.0`` (JSON parsers and OTLP ``doubleValue``
+    produce them) are accepted. ``1.5`` is rejected rather than truncated.
+    """
+    if type(value) is int and 0 <= value <= maximum:
         return value
     if value is None:
         return 0
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise UsageFormatError(f"{name} must be a number of tokens, got {value!r}")
-    try:
-        number = int(value)
-    except ValueError:
-        raise UsageFormatError(
-            f"{name} must be a number of tokens, got {value!r}"
-        ) from None
+    number = _whole_number(value, name)
     if number < 0:
         raise UsageFormatError(f"{name} must not be negative, got {number}")
+    if number > maximum:
+        raise UsageFormatError(f"{name} is {number}, above the maximum of {maximum}")
     return number
+
+
+def _whole_number(value: float | str, name: str) -> int:
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                raise UsageFormatError(
+                    f"{name} must be a number of tokens, got {value!r}"
+                ) from None
+    if isinstance(value, float) and not value.is_integer():
+        # is_integer() is False for inf and nan as well.
+        raise UsageFormatError(
+            f"{name} must be a whole number of tokens, got {value!r}"
+        )
+    return int(value)
 
 
 def _dig(usage: Mapping[str, Any], *path: str) -> Any:

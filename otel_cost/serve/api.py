@@ -80,6 +80,10 @@ class ApiHandler(Handler):
             self.close_connection = True
             headers = {"Retry-After": "5"} if exc.status == 429 else None
             self.send_json(exc.status, {"error": str(exc)}, headers)
+        except Exception as exc:  # noqa: BLE001 - reply instead of dropping the connection
+            logger.exception("POST %s failed", path)
+            self.close_connection = True
+            self.send_json(500, {"error": f"internal error: {exc}"})
 
     def _token_ok(self) -> bool:
         return bool(self.authorized(self.state.auth))

@@ -528,8 +528,9 @@ def _span_attributes(connection: sqlite3.Connection, span_id: str) -> dict[str, 
 
 
 def _span_event(span: Mapping[str, Any], attributes: Mapping[str, Any]) -> CostEvent:
-    start_ms = count(span.get("start_time_ms"), "start_time_ms")
-    end_ms = count(span.get("end_time_ms"), "end_time_ms")
+    # Epoch milliseconds are far above count's default maximum, a token limit.
+    start_ms = count(span.get("start_time_ms"), "start_time_ms", maximum=2**63 - 1)
+    end_ms = count(span.get("end_time_ms"), "end_time_ms", maximum=2**63 - 1)
     model = str(
         span.get("response_model")
         or attributes.get("gen_ai.response.model")

@@ -19,6 +19,7 @@ import orjson
 
 from otel_cost.errors import OtelCostError, UsageFormatError
 from otel_cost.events import TokenCategory, Usage
+from otel_cost.normalise.usage import MAX_TOKENS_PER_CATEGORY
 
 # Epoch values above this are milliseconds: 1e11 seconds is the year 5138.
 EPOCH_MS_THRESHOLD = 100_000_000_000
@@ -67,6 +68,10 @@ def tokens(record: Mapping[str, Any], key: str, name: str = "") -> int:
         raise RecordError(f"{label} must be a number of tokens, got {value!r}")
     if not math.isfinite(value) or value < 0 or value != int(value):
         raise RecordError(f"{label} must be a whole non-negative number, got {value!r}")
+    if value > MAX_TOKENS_PER_CATEGORY:
+        raise RecordError(
+            f"{label} is {value}, above the maximum of {MAX_TOKENS_PER_CATEGORY}"
+        )
     return int(value)
 
 
