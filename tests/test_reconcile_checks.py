@@ -76,6 +76,8 @@ def test_archived_month_left_alone(store: Store) -> None:
 
     for table in report.tables:
         assert table.months_without_events == ["202610"]
+        assert table.archived_months == []
+        assert table.groups_archived == 1
         assert table.groups_corrected == 1
         assert table.cost_usd_delta == D("-0.25")
     # October keeps its archived total; November counts its event once.

@@ -16,7 +16,12 @@ from otel_cost.events import CostEvent, Usage
 from otel_cost.events import TokenCategory as T
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store import Store
-from otel_cost.store.archive import export_partitions, parse_age, restore_partitions
+from otel_cost.store.archive import (
+    Outcome,
+    export_partitions,
+    parse_age,
+    restore_partitions,
+)
 from otel_cost.store.writer import write_events
 
 OPUS = "claude-opus-4-8"
@@ -93,9 +98,9 @@ def test_export_drop_restore_round_trip(history: Store, tmp_path: Path) -> None:
 
     exported = export_partitions(history, tmp_path, YEAR, drop=True, now=NOW)
 
-    assert [(a.partition, a.events, a.cost_usd, a.changed) for a in exported] == [
-        ("202410", 3, COST_OCT + COST_OCT_GROWN, True),
-        ("202501", 1, COST_JAN, True),
+    assert [(a.partition, a.events, a.cost_usd, a.outcome) for a in exported] == [
+        ("202410", 3, COST_OCT + COST_OCT_GROWN, Outcome.DROPPED),
+        ("202501", 1, COST_JAN, Outcome.DROPPED),
     ]
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "cost_events-202410.parquet",
@@ -108,9 +113,9 @@ def test_export_drop_restore_round_trip(history: Store, tmp_path: Path) -> None:
 
     restored = restore_partitions(history, tmp_path)
 
-    assert [(a.partition, a.events, a.changed) for a in restored] == [
-        ("202410", 3, False),
-        ("202501", 1, False),
+    assert [(a.partition, a.events, a.outcome) for a in restored] == [
+        ("202410", 3, Outcome.RESTORED),
+        ("202501", 1, Outcome.RESTORED),
     ]
     assert all_rows(history) == before
     assert rollup_totals(history) == (total, 5, 1500)
@@ -125,9 +130,9 @@ def test_restore_twice_skips_months(history: Store, tmp_path: Path) -> None:
     export_partitions(history, tmp_path, YEAR, drop=True, now=NOW)
     restore_partitions(history, tmp_path)
     again = restore_partitions(history, tmp_path)
-    assert [(a.partition, a.changed) for a in again] == [
-        ("202410", True),
-        ("202501", True),
+    assert [(a.partition, a.outcome) for a in again] == [
+        ("202410", Outcome.ALREADY_STORED),
+        ("202501", Outcome.ALREADY_STORED),
     ]
     assert history.query("SELECT count() FROM cost_events FINAL") == [(5,)]
     assert rollup_totals(history)[1] == 5
@@ -137,12 +142,18 @@ def test_export_without_drop_keeps_rows(
     history: Store, registry: PricingRegistry, tmp_path: Path
 ) -> None:
     exported = export_partitions(history, tmp_path, YEAR, now=NOW)
-    assert [a.changed for a in exported] == [False, False]
+    assert [a.outcome for a in exported] == [Outcome.EXPORTED, Outcome.EXPORTED]
     assert history.query("SELECT count() FROM cost_events FINAL") == [(5,)]
+    assert history.query("SELECT count() FROM archived_months") == [(0,)]
     late = opus(registry, "oct-late", datetime(2024, 10, 30, tzinfo=UTC), 10, 0)
     write_events(history, [late])
-    with pytest.raises(StoreError, match="has 4 events and .* has 3; restore needs"):
-        restore_partitions(history, tmp_path)
+    # Every event of each file is still stored, so nothing is restored.
+    restored = restore_partitions(history, tmp_path)
+    assert [(a.outcome, a.late_events) for a in restored] == [
+        (Outcome.ALREADY_STORED, 1),
+        (Outcome.ALREADY_STORED, 0),
+    ]
+    assert history.query("SELECT count() FROM cost_events FINAL") == [(6,)]
 
 
 def test_export_rejects_existing_file(history: Store, tmp_path: Path) -> None:

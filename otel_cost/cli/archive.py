@@ -11,6 +11,7 @@ from otel_cost.decimals import decimal_text
 from otel_cost.store import open_store
 from otel_cost.store.archive import (
     ArchivedPartition,
+    Outcome,
     export_partitions,
     parse_age,
     restore_partitions,
@@ -56,8 +57,14 @@ def export_command(
     if not exported:
         click.echo(f"no month of events ended more than {age.days} days ago")
     for archived in exported:
-        action = "exported and dropped" if archived.changed else "exported"
-        click.echo(f"{action} {_describe(archived)}")
+        if archived.outcome is Outcome.ALREADY_ARCHIVED:
+            click.echo(
+                f"skipped {_month(archived)}: archived already to {archived.path}; "
+                f"its {_count(archived.late_events, 'late event')} stay in cost_events, "
+                "restore the month to archive it again"
+            )
+        else:
+            click.echo(f"{archived.outcome} {_describe(archived)}")
 
 
 @archive_group.command("restore")
@@ -71,15 +78,30 @@ def restore_command(dsn: str | None, directory: Path) -> None:
     finally:
         store.close()
     for archived in restored:
-        if archived.changed:
-            click.echo(f"skipped {archived.partition}: its events are already stored")
-        else:
-            click.echo(f"restored {_describe(archived)}")
+        if archived.outcome is Outcome.ALREADY_STORED:
+            click.echo(
+                f"skipped {_month(archived)}: all {archived.events} events of "
+                f"{archived.path} are already stored"
+            )
+            continue
+        line = f"restored {_describe(archived)}"
+        if archived.inserted != archived.events:
+            line += f"; inserted {archived.inserted}, the others were already stored"
+        if archived.late_events:
+            line += f"; kept {_count(archived.late_events, 'late event')}"
+        click.echo(line)
 
 
 def _describe(archived: ArchivedPartition) -> str:
-    month = f"{archived.partition[:4]}-{archived.partition[4:]}"
     return (
-        f"{month}: {archived.events} events, "
+        f"{_month(archived)}: {archived.events} events, "
         f"${decimal_text(archived.cost_usd)} ({archived.path})"
     )
+
+
+def _month(archived: ArchivedPartition) -> str:
+    return f"{archived.partition[:4]}-{archived.partition[4:]}"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

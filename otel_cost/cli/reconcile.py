@@ -160,9 +160,16 @@ def _table_line(table: TableReport, dry_run: bool) -> str:
             f"; left for a later run: {table.groups_unsettled} with recent writes, "
             f"{table.groups_changing} changing between passes"
         )
-    if table.months_without_events:
-        months = ", ".join(table.months_without_events)
-        line += f"; skipped months without events (archived?): {months}"
+    if table.groups_archived:
+        months = [
+            *table.archived_months,
+            *(
+                f"{month} (no events, archived?)"
+                for month in table.months_without_events
+            ),
+        ]
+        groups = _count(table.groups_archived, "group")
+        line += f"; left alone {groups} in archived months: {', '.join(months)}"
     return line
 
 

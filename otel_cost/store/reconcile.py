@@ -37,13 +37,19 @@ too late, because the stored row keeps its value under min and max. Such
 groups are counted in ``bounds_unfixable``, and only a rebuild of the
 partition from ``cost_events FINAL`` repairs them.
 
-A month that has rollup rows but no events in ``cost_events`` was archived
-(``otel-cost archive export --drop`` keeps the rollups). Its groups are left
-alone and the month is listed in ``months_without_events``.
+Archived months are left alone. ``otel-cost archive export --drop`` keeps
+the rollups of a month it drops and records the month in
+``archived_months``. The rollups of such a month hold the archive's totals
+plus any events that arrived after the export, while ``cost_events`` holds
+only those late events, so the two cannot be compared. Groups in a recorded
+month are skipped on both sides and counted in ``groups_archived``, and the
+month is listed in ``archived_months``. As a fallback for months archived
+before that table existed, a month with rollup rows but no events at all is
+skipped the same way and listed in ``months_without_events``.
 
-NOTE: an event re-imported into an archived month makes that month look
-live again, and a run over it replaces the archived totals with the events
-present. The default window of a few days never reaches archived months.
+NOTE: a month archived before ``archived_months`` existed and then written to
+looks live, and a run over it replaces its archived totals with the events
+present. ``otel-cost archive restore`` of its file repairs it.
 """
 
 from __future__ import annotations
@@ -64,7 +70,9 @@ from otel_cost.store.reconcile_queries import (
     GroupPair,
     Rollup,
     Window,
+    archived_months,
     differing_groups,
+    groups_by_month,
     months_without_events,
     recent_buckets,
     utc,
@@ -105,6 +113,11 @@ class TableReport:
     #: Groups whose difference changed between the two passes.
     groups_changing: int = 0
     bounds_unfixable: int = 0
+    #: Groups left alone because their month is archived (either list below).
+    groups_archived: int = 0
+    #: Months recorded in ``archived_months`` that have rollup rows in the range.
+    archived_months: list[str] = field(default_factory=list)
+    #: Other months with rollup rows but no events, taken as archived.
     months_without_events: list[str] = field(default_factory=list)
     events_delta: int = 0
     cost_usd_delta: Decimal = ZERO
@@ -184,21 +197,24 @@ def reconcile(
     """
     lease = None if dry_run else acquire_lease(store, LEASE_NAME, lease_time)
     try:
-        archived = [months_without_events(store, rollup, window) for rollup in ROLLUPS]
+        recorded = archived_months(store)
+        skipped = [_skipped(store, rollup, window, recorded) for rollup in ROLLUPS]
         first = [
-            _differences(store, rollup, window, months)
-            for rollup, months in zip(ROLLUPS, archived, strict=True)
+            _differences(store, rollup, window, skip.months)
+            for rollup, skip in zip(ROLLUPS, skipped, strict=True)
         ]
         if pause > timedelta(0):
             time.sleep(pause.total_seconds())
         second = [
-            _differences(store, rollup, window, months)
-            for rollup, months in zip(ROLLUPS, archived, strict=True)
+            _differences(store, rollup, window, skip.months)
+            for rollup, skip in zip(ROLLUPS, skipped, strict=True)
         ]
         unsettled = recent_buckets(store, window, settle)
         plans = [
-            _plan(rollup, before, after, unsettled)
-            for rollup, before, after in zip(ROLLUPS, first, second, strict=True)
+            _plan(rollup, before, after, unsettled, skip)
+            for rollup, before, after, skip in zip(
+                ROLLUPS, first, second, skipped, strict=True
+            )
         ]
         if lease is not None:
             check_lease(store, lease)
@@ -212,6 +228,34 @@ def reconcile(
     return report
 
 
+@dataclass(frozen=True)
+class _Skipped:
+    """The archived months of one rollup in the range, left alone by a run."""
+
+    recorded: list[int]
+    without_events: list[int]
+    groups: int
+
+    @property
+    def months(self) -> list[int]:
+        return sorted({*self.recorded, *self.without_events})
+
+
+def _skipped(
+    store: Store, rollup: Rollup, window: Window, recorded: set[int]
+) -> _Skipped:
+    # A recorded month may hold late events, so the fallback heuristic (no
+    # events at all) only adds the months that are not recorded.
+    empty = [
+        month
+        for month in months_without_events(store, rollup, window)
+        if month not in recorded
+    ]
+    groups = groups_by_month(store, rollup, window, sorted({*recorded, *empty}))
+    present = [month for month in sorted(recorded) if month in groups]
+    return _Skipped(present, empty, sum(groups.values()))
+
+
 @dataclass
 class _Differences:
     """One pass over one rollup: the groups and what each needs."""
@@ -219,7 +263,6 @@ class _Differences:
     checked: int
     needed: dict[tuple[Any, ...], Correction]
     unfixable: set[tuple[Any, ...]]
-    months_without_events: list[str]
 
 
 def _differences(
@@ -234,8 +277,7 @@ def _differences(
             needed[pair.key] = correction
         if bounds_wrong:
             unfixable.add(pair.key)
-    months = [str(month) for month in skip_months]
-    return _Differences(checked, needed, unfixable, months)
+    return _Differences(checked, needed, unfixable)
 
 
 def _compare(pair: GroupPair) -> tuple[Correction | None, bool]:
@@ -274,12 +316,15 @@ def _plan(
     first: _Differences,
     second: _Differences,
     unsettled: set[datetime],
+    skipped: _Skipped,
 ) -> tuple[TableReport, list[Correction]]:
     report = TableReport(
         rollup.table,
         groups_checked=second.checked,
         bounds_unfixable=len(second.unfixable),
-        months_without_events=second.months_without_events,
+        groups_archived=skipped.groups,
+        archived_months=[str(month) for month in skipped.recorded],
+        months_without_events=[str(month) for month in skipped.without_events],
     )
     corrections = []
     for key, correction in second.needed.items():
@@ -327,12 +372,13 @@ def _log_report(report: ReconcileReport) -> None:
     for table in report.tables:
         logger.info(
             "reconciled %s: %s groups checked, %s corrected, %s unsettled, "
-            "%s changing, cost delta %s, token delta %s",
+            "%s changing, %s in archived months, cost delta %s, token delta %s",
             table.table,
             table.groups_checked,
             table.groups_corrected,
             table.groups_unsettled,
             table.groups_changing,
+            table.groups_archived,
             table.cost_usd_delta,
             table.tokens_delta,
         )

@@ -108,7 +108,7 @@ def differing_groups(
 ) -> tuple[int, list[GroupPair]]:
     """Return the number of groups in ``window`` and the groups that differ.
 
-    Rollup groups in ``skip_months`` (``YYYYMM``) are left out.
+    Rollup groups and events in ``skip_months`` (``YYYYMM``) are left out.
     """
     measures = [*MEASURES, *(BOUNDS if rollup.bounds else []), "present"]
     columns = [f"{side}_{name}" for side in ("e", "r") for name in measures]
@@ -140,7 +140,9 @@ def _expected_sql(rollup: Rollup, window: Window) -> str:
     selects.append("toUInt8(1) AS e_present")
     return (
         f"SELECT {', '.join(selects)} FROM cost_events FINAL "
-        f"WHERE {window.condition('ts', TIME)} GROUP BY {', '.join(rollup.keys)}"
+        f"WHERE {window.condition('ts', TIME)} "
+        "AND NOT has({skip:Array(UInt32)}, toYYYYMM(ts)) "
+        f"GROUP BY {', '.join(rollup.keys)}"
     )
 
 
@@ -197,6 +199,31 @@ def months_without_events(store: Store, rollup: Rollup, window: Window) -> list[
     )
     months = {int(row[0]) for row in rollup_months}
     return sorted(months - {int(row[0]) for row in event_months})
+
+
+def archived_months(store: Store) -> set[int]:
+    """Return the months (``YYYYMM``) recorded in ``archived_months``."""
+    rows = store.query("SELECT month FROM archived_months FINAL")
+    return {int(row[0]) for row in rows}
+
+
+def groups_by_month(
+    store: Store, rollup: Rollup, window: Window, months: Sequence[int]
+) -> dict[int, int]:
+    """Return the number of rollup groups in ``window`` per month of ``months``.
+
+    Months without rollup rows in ``window`` are left out.
+    """
+    keys = ", ".join(rollup.keys)
+    rows = store.query(
+        "SELECT toYYYYMM(bucket) AS month, count() FROM ("
+        f"SELECT {keys} FROM {rollup.table} "
+        f"WHERE {window.condition('bucket', TIME)} "
+        "AND has({months:Array(UInt32)}, toYYYYMM(bucket)) "
+        f"GROUP BY {keys}) GROUP BY month ORDER BY month",
+        {**window.parameters(), "months": list(months)},
+    )
+    return {int(row[0]): int(row[1]) for row in rows}
 
 
 def recent_buckets(store: Store, window: Window, settle: timedelta) -> set[datetime]:
