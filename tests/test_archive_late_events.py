@@ -18,6 +18,7 @@ from otel_cost.events import TokenCategory as T
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.store import Store
 from otel_cost.store.archive import Outcome, export_partitions, restore_partitions
+from otel_cost.store.migrations import load_migrations, render, split_statements
 from otel_cost.store.writer import write_events
 
 OPUS = "claude-opus-4-8"
@@ -230,3 +231,17 @@ def test_restore_rejects_other_file(
     restored = restore_partitions(store, second)
     assert [(a.outcome, a.inserted) for a in restored] == [(Outcome.RESTORED, 2)]
     assert january(store, "cost_rollup_15m") == (2, COST_JANUARY, 1003, 104)
+
+
+def test_cluster_replicates_archived_months() -> None:
+    migration = next(m for m in load_migrations() if m.name == "archived_months")
+    statements = split_statements(render(migration.sql, None, "main"))
+    assert len(statements) == 1
+    assert (
+        "CREATE TABLE IF NOT EXISTS archived_months ON CLUSTER 'main'"
+        in (statements[0])
+    )
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree("
+        "'/clickhouse/tables/all/{database}/archived_months', '{replica}', archived_at)"
+    ) in statements[0]
