@@ -92,7 +92,7 @@ class CostLine(NamedTuple):
     cost_usd: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class CostEvent:
     """One cost-bearing action (LLM call, tool call or fee) in canonical form."""
 

@@ -135,6 +135,7 @@ def write_prepared(store: Store, batches: Sequence[PreparedEvents]) -> WriteResu
 def _native_encoder(store: Store) -> Any:
     """Return a function that encodes `EVENT_COLUMNS` columns as Native bytes."""
     try:
+        from clickhouse_connect.datatypes.registry import get_from_name
         from clickhouse_connect.driver.insert import InsertContext
         from clickhouse_connect.driver.transform import NativeTransform
     except ImportError:  # pragma: no cover - depends on the library version
@@ -142,7 +143,14 @@ def _native_encoder(store: Store) -> Any:
     types = store.cache.get("cost_events_types")
     if types is None:
         context = store.client.create_insert_context("cost_events", EVENT_COLUMNS)
-        types = store.cache["cost_events_types"] = list(context.column_types)
+        # LowCardinality columns travel as plain strings, which ClickHouse
+        # converts on insert: the client builds a dictionary for each
+        # LowCardinality column in Python, a third of the encoding time.
+        types = [
+            get_from_name(kind.name.replace("LowCardinality(String)", "String"))
+            for kind in context.column_types
+        ]
+        store.cache["cost_events_types"] = types
 
     def encode(columns: list[list[Any]]) -> bytes:
         context = InsertContext(
