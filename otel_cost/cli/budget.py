@@ -33,21 +33,28 @@ from otel_cost.budgets.schema import OWNERS, PERIODS, SCOPES
 from otel_cost.budgets.status import EnvelopeStatus, envelope_statuses
 from otel_cost.cli.common import db_option, parse_instant, print_json
 from otel_cost.decimals import decimal_text
+from otel_cost.reports.render import plural
 from otel_cost.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def file_option(func: F) -> F:
-    """Add ``--file PATH`` for the budgets file."""
+def _budgets_file_option(must_exist: bool) -> Callable[[F], F]:
     return click.option(
         "--file",
         "budgets_file",
         metavar="PATH",
         default=None,
+        type=click.Path(exists=must_exist, dir_okay=False),
         help="Budgets file (YAML). Default: $OTEL_COST_BUDGETS_FILE, else "
         "budgets.yaml in the data directory.",
-    )(func)
+    )
+
+
+#: ``--file PATH`` of a budgets file that must exist.
+file_option = _budgets_file_option(must_exist=True)
+#: ``--file PATH`` of a budgets file that ``budget set`` creates when missing.
+new_file_option = _budgets_file_option(must_exist=False)
 
 
 def actor_option(func: F) -> F:
@@ -154,7 +161,7 @@ def list_command(budgets_file: str | None, as_json: bool) -> None:
     metavar="YYYY-MM-DD",
     help="First period that accumulates.",
 )
-@file_option
+@new_file_option
 def set_command(
     name: str,
     scope: str,
@@ -295,7 +302,7 @@ def status_command(
             else ""
         )
         unpriced = (
-            f" ({item['unpriced_events']} unpriced events not counted)"
+            f" ({plural(item['unpriced_events'], 'unpriced event')} not counted)"
             if item["unpriced_events"]
             else ""
         )
@@ -507,7 +514,11 @@ def topup_list_command(status: str | None, dsn: str | None, as_json: bool) -> No
     help="Only entries from this time (ISO 8601).",
 )
 @click.option(
-    "--limit", default=100, show_default=True, help="Maximum number of entries."
+    "--limit",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Maximum number of entries.",
 )
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

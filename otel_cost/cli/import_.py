@@ -12,6 +12,7 @@ from otel_cost.capture.importers import get_importer, importer_names
 from otel_cost.capture.importers.runner import ImportRun, ImportSummary
 from otel_cost.cli.common import db_option, pricing_option, print_json
 from otel_cost.decimals import decimal_text
+from otel_cost.errors import ConfigError
 from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.reports.render import dollars, plural
 from otel_cost.store import Store, open_store
@@ -39,6 +40,11 @@ def import_command(
     """Import the session files an agent keeps on disk, pricing every request."""
     if agent == "all" and paths:
         raise click.UsageError("--path needs one agent, not 'all'")
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(
+                f"--path {str(path)!r} not found; pass a directory that exists"
+            )
     names = importer_names() if agent == "all" else [agent]
     registry = load_registry(pricing_files)
     store = open_store(dsn)
@@ -108,4 +114,5 @@ def print_summaries(summaries: list[ImportSummary]) -> None:
         for message in summary.errors[:5]:
             click.echo(f"  warning: {message}", err=True)
         if len(summary.errors) > 5:
-            click.echo(f"  ... and {len(summary.errors) - 5} more warnings", err=True)
+            more = plural(len(summary.errors) - 5, "more warning")
+            click.echo(f"  ... and {more}", err=True)

@@ -34,12 +34,16 @@ COMMANDS = {
 }
 
 
+#: Aliases that work but stay out of ``--help``, so each command is listed once.
+HIDDEN_ALIASES = frozenset({"hooks"})
+
+
 class ErrorHandlingGroup(click.Group):
     """A group that loads its commands lazily and prints expected errors as one line."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        """Return every command name, sorted."""
-        return sorted(COMMANDS)
+        """Return every command name except the hidden aliases, sorted."""
+        return sorted(set(COMMANDS) - HIDDEN_ALIASES)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         """Import and return the command named ``cmd_name``."""
