@@ -168,7 +168,9 @@ def estimate_action(
         if quote.status is CostStatus.PRICED and quote.priced is not None:
             cost = quote.priced.total_usd
     basis = (
-        f"mean of the last {history.calls} calls" if history.calls else "no history yet"
+        f"mean of the last {history.calls} call{'' if history.calls == 1 else 's'}"
+        if history.calls
+        else "no history yet"
     )
     return Estimate(model, context, action.added_tokens, output, reasoning, cost, basis)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +24,22 @@ def pricing_group() -> None:
     """Add, list and show rate-card versions."""
 
 
+def _effective_date(_ctx: click.Context, _param: click.Parameter, text: str) -> date:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a valid date; expected YYYY-MM-DD such as 2026-09-01"
+        ) from None
+
+
 @pricing_group.command("add")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--effective",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    callback=_effective_date,
     help="Date (UTC) from which the card prices events.",
 )
 @click.option(
@@ -37,9 +47,7 @@ def pricing_group() -> None:
 )
 def add_command(path: Path, effective: date, version: str | None) -> None:
     """Add a LiteLLM-format rate card to the registry."""
-    card = add_card(
-        path, effective.date() if hasattr(effective, "date") else effective, version
-    )
+    card = add_card(path, effective, version)
     click.echo(
         f"added rate card {card.version}: {plural(len(card.models), 'model')}, "
         f"in force from {card.effective_from.date().isoformat()}"
@@ -68,7 +76,8 @@ def list_command(as_json: bool) -> None:
     for row in rows:
         click.echo(
             f"{row['version']:<36} from {row['effective_from'][:10]}  "
-            f"{row['models']:>5} models  {row['findings']} findings"
+            f"{plural(row['models'], 'model'):<12} "
+            f"{plural(row['findings'], 'finding')}"
         )
 
 
@@ -99,7 +108,8 @@ def show_command(version: str, model: str | None, as_json: bool) -> None:
         print_json(payload)
         return
     click.echo(
-        f"{card.version}: {len(card.models)} models from {card.effective_from.date()}"
+        f"{card.version}: {plural(len(card.models), 'model')} "
+        f"from {card.effective_from.date()}"
     )
     _print_findings(card)
 
