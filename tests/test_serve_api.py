@@ -470,6 +470,7 @@ def test_budgets_and_report_endpoints(store, registry, tmp_path, monkeypatch):
                 "name": "web-monthly",
                 "limit_usd": "1",
                 "spent_usd": "0.0135",
+                "unpriced_events": 0,
                 "period": "month",
                 "project": "web",
             }

@@ -282,6 +282,7 @@ def _budgets(store: Any, now: datetime) -> dict[str, Any]:
                 "name": line.name,
                 "limit_usd": queries.money(line.limit_usd),
                 "spent_usd": queries.money(line.spent_usd),
+                "unpriced_events": line.unpriced_events,
                 "period": line.period,
                 "project": line.project,
             }

@@ -276,7 +276,10 @@ def _totals_row(row: dict[str, Any]) -> dict[str, Any]:
         category.value: int(row.pop(category.value)) for category in TokenCategory
     }
     out = {key: _json_value(value) for key, value in row.items()}
-    out["cost_usd"] = money(row["cost_usd"] or Decimal(0))
+    # A group whose events are all unpriced has no known cost: null, not 0,
+    # as in /api/v1/report.
+    unknown = row["events"] and row["unpriced_events"] == row["events"]
+    out["cost_usd"] = None if unknown else money(row["cost_usd"] or Decimal(0))
     out["tokens"] = tokens
     out["total_tokens"] = sum(tokens.values())
     return out

@@ -136,6 +136,8 @@ class ApiSource:
                 spent_usd=Decimal(item["spent_usd"]),
                 period=item["period"],
                 project=item["project"],
+                # A service older than this client sends no unpriced count.
+                unpriced_events=int(item.get("unpriced_events", 0)),
             )
             for item in payload.get("budgets", [])
         ]

@@ -51,4 +51,5 @@ def _line(envelope: Any, status: Any) -> BudgetLine:
         spent_usd=status.spent_usd,
         period=envelope.period,
         project=envelope.match.get("project", ""),
+        unpriced_events=int(status.unpriced_events),
     )

@@ -92,6 +92,11 @@ def _budget_lines(budgets: list[BudgetLine] | None) -> list[str]:
         used = percent(line.spent_usd, line.limit_usd)
         text = f"{_clean(line.name or line.scope)} budget: {used} used, "
         text += f"{money(line.remaining_usd)} left"
+        if line.unpriced_events:
+            # Spend leaves unpriced events out, so "used" may be too low.
+            count = line.unpriced_events
+            noun = "unpriced event" if count == 1 else "unpriced events"
+            text += f" ({count} {noun} not counted)"
         lines.append(f"{text} | color={STATE_COLOURS[line.state]}")
     return lines
 

@@ -66,6 +66,8 @@ class BudgetLine:
     period: str = "month"
     #: Project the budget is limited to, when it names one.
     project: str = ""
+    #: Events with no price, which ``spent_usd`` leaves out.
+    unpriced_events: int = 0
 
     @property
     def remaining_usd(self) -> Decimal:
