@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 import orjson
 
 from otel_cost import config
 from otel_cost.decimals import decimal_text
+from otel_cost.errors import StoreLockedError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,13 +49,27 @@ def pricing_option(func: F) -> F:
 
 
 def api_url_option(func: F) -> F:
-    """Add ``--api-url URL`` for views that can read through a running serve."""
+    """Add ``--api-url URL`` for views that can read through a running serve.
+
+    A locked embedded store then also suggests ``--api-url``, which only
+    these commands accept.
+    """
+
+    @functools.wraps(func)
+    def suggest_api_when_locked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except StoreLockedError as exc:
+            raise StoreLockedError(
+                f"{exc}, or pass --api-url with the API URL of that process"
+            ) from None
+
     return click.option(
         "--api-url",
         default=None,
         metavar="URL",
         help="Read through this otel-cost serve API instead of discovering one.",
-    )(func)
+    )(cast(F, suggest_api_when_locked))
 
 
 def json_default(value: Any) -> Any:

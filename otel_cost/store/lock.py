@@ -52,8 +52,7 @@ class StoreLock:
         raise StoreLockedError(
             f"the embedded store {str(self.path.with_suffix(''))!r} is in use by "
             f"another otel-cost process (pid {holder}); stop that process, or "
-            "let it serve this command through its API, or pass --db with "
-            "another store"
+            "pass --db with another store"
         )
 
     def release(self) -> None:
