@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -165,3 +168,24 @@ def test_help_lists_hook_once() -> None:
     assert "hooks" not in command_names
     assert alias.exit_code == 0
     assert "Run budget gates for agent hooks" in alias.output
+
+
+def test_unreachable_server_one_line() -> None:
+    # A port that was free a moment ago, so the connection is refused.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+
+    result = subprocess.run(
+        [sys.executable, "-m", "otel_cost", "budget", "audit", "--db", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
+    assert result.stderr.startswith(
+        f"error: cannot reach the ClickHouse server at {url}"
+    )

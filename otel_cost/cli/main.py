@@ -34,6 +34,9 @@ COMMANDS = {
 }
 
 
+#: Loggers of the ClickHouse HTTP client, quiet unless -v is given.
+STORE_CLIENT_LOGGERS = ("urllib3.connectionpool", "clickhouse_connect.driver")
+
 #: Aliases that work but stay out of ``--help``, so each command is listed once.
 HIDDEN_ALIASES = frozenset({"hooks"})
 
@@ -74,6 +77,11 @@ def cli(verbose: int) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # The store's HTTP client logs a warning for each failed connection
+        # attempt before it raises. The raised error is printed as one line.
+        for name in STORE_CLIENT_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main() -> None:
