@@ -154,3 +154,45 @@ def test_menubar_notes_unpriced_events(
     ]
     noted = [line for line in lines if "(1 unpriced event not counted)" in line]
     assert len(noted) == 2
+
+
+def test_session_budget_lines_distinct(
+    store: Store, registry: PricingRegistry, budgets_file: Path
+) -> None:
+    now = datetime.now(UTC)
+    with serving(store, registry) as service, client() as http:
+        http.post(
+            f"{service.urls['api_url']}/api/v1/events",
+            content=orjson.dumps({"events": SESSION_EVENTS}),
+            headers={"Content-Type": "application/json"},
+        )
+        listed = http.get(f"{service.urls['api_url']}/api/v1/budgets").json()
+        through_api = ApiSource(service.urls["api_url"]).day_status(now)
+
+    by_name = {line["name"]: line for line in listed["budgets"]}
+    assert sorted(by_name) == [
+        "dev-session sess-otlp-1",
+        "dev-session sess-otlp-2",
+        "dev-session sess-otlp-3",
+        "web-monthly",
+    ]
+    assert by_name["dev-session sess-otlp-1"] == {
+        "scope": "session",
+        "name": "dev-session sess-otlp-1",
+        "instance": "sess-otlp-1",
+        "limit_usd": "5",
+        "spent_usd": "0",
+        "unpriced_events": 1,
+        "project": "",
+    }
+    assert by_name["web-monthly"]["period"] == "month"
+    assert "instance" not in by_name["web-monthly"]
+    lines = render(through_api, "swiftbar", ["otel-cost", "top"]).splitlines()
+    session_lines = sorted(line for line in lines if line.startswith("dev-session"))
+    assert session_lines == [
+        "dev-session sess-otlp-1 budget: 0% used, $5.00 left"
+        " (1 unpriced event not counted) | color=#2e7d32",
+        "dev-session sess-otlp-2 budget: 0% used, $5.00 left"
+        " (1 unpriced event not counted) | color=#2e7d32",
+        "dev-session sess-otlp-3 budget: 0% used, $5.00 left | color=#2e7d32",
+    ]

@@ -275,17 +275,22 @@ def _budgets(store: Any, now: datetime) -> dict[str, Any]:
     from otel_cost.views.budgets import load_budget_lines
 
     lines = load_budget_lines(store, now) or []
-    return {
-        "budgets": [
-            {
-                "scope": line.scope,
-                "name": line.name,
-                "limit_usd": queries.money(line.limit_usd),
-                "spent_usd": queries.money(line.spent_usd),
-                "unpriced_events": line.unpriced_events,
-                "period": line.period,
-                "project": line.project,
-            }
-            for line in lines
-        ]
+    return {"budgets": [_budget_item(line) for line in lines]}
+
+
+def _budget_item(line: Any) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "scope": line.scope,
+        "name": line.name,
+        "limit_usd": queries.money(line.limit_usd),
+        "spent_usd": queries.money(line.spent_usd),
+        "unpriced_events": line.unpriced_events,
+        "project": line.project,
     }
+    # Only project budgets have a period, and only session and task budgets
+    # have an instance.
+    if line.period is not None:
+        item["period"] = line.period
+    if line.instance:
+        item["instance"] = line.instance
+    return item

@@ -134,10 +134,11 @@ class ApiSource:
                 name=item["name"],
                 limit_usd=Decimal(item["limit_usd"]),
                 spent_usd=Decimal(item["spent_usd"]),
-                period=item["period"],
+                period=item.get("period"),
                 project=item["project"],
                 # A service older than this client sends no unpriced count.
                 unpriced_events=int(item.get("unpriced_events", 0)),
+                instance=item.get("instance", ""),
             )
             for item in payload.get("budgets", [])
         ]

@@ -40,16 +40,21 @@ def load_budget_lines(store: Store, now: datetime) -> list[BudgetLine] | None:
 
 def _line(envelope: Any, status: Any) -> BudgetLine:
     scope = str(envelope.scope)
-    name = envelope.name
-    if scope != "project":
+    if scope == "project":
+        name, instance, period = envelope.name, "", envelope.period
+    else:
         # Session and task envelopes have one instance per session or task.
-        name = f"{name} {str(status.instance)[:8]}"
+        # The id is shown in full: session ids of one agent often share a
+        # prefix, so a cut id would not tell the sessions apart.
+        instance = str(status.instance)
+        name, period = f"{envelope.name} {instance}", None
     return BudgetLine(
         scope=scope,
         name=name,
         limit_usd=status.available_usd,
         spent_usd=status.spent_usd,
-        period=envelope.period,
+        period=period,
+        instance=instance,
         project=envelope.match.get("project", ""),
         unpriced_events=int(status.unpriced_events),
     )

@@ -63,11 +63,14 @@ class BudgetLine:
     name: str
     limit_usd: Decimal
     spent_usd: Decimal
-    period: str = "month"
+    #: Calendar period of a project budget; None for session and task budgets.
+    period: str | None = None
     #: Project the budget is limited to, when it names one.
     project: str = ""
     #: Events with no price, which ``spent_usd`` leaves out.
     unpriced_events: int = 0
+    #: Session id or task of a session or task budget, in full; "" for a project.
+    instance: str = ""
 
     @property
     def remaining_usd(self) -> Decimal:
