@@ -92,7 +92,9 @@ def request_body(first_span: int, count: int, session: str) -> bytes:
     return request.SerializeToString()
 
 
-def start_service(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def start_service(
+    directory: Path, convert_workers: int = 0
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     env = {**os.environ, "OTEL_COST_DATA_DIR": str(directory / "data")}
     process = subprocess.Popen(
         [
@@ -108,6 +110,8 @@ def start_service(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, A
             "0",
             "--api-port",
             "0",
+            "--convert-workers",
+            str(convert_workers),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -226,23 +230,29 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--transports", default="http,grpc")
     parser.add_argument("--batches", default="1,100,1000")
+    parser.add_argument(
+        "--convert-workers",
+        default="0",
+        help="comma-separated values of serve --convert-workers to run",
+    )
     args = parser.parse_args()
     results = []
-    for transport in args.transports.split(","):
-        for batch in (int(size) for size in args.batches.split(",")):
-            run_args = argparse.Namespace(
-                **vars(args), transport=transport, batch=batch
-            )
-            result = measure(run_args)
-            print(orjson.dumps(result).decode(), flush=True)
-            results.append(result)
+    for workers in (int(count) for count in args.convert_workers.split(",")):
+        for transport in args.transports.split(","):
+            for batch in (int(size) for size in args.batches.split(",")):
+                run_args = argparse.Namespace(
+                    **vars(args), transport=transport, batch=batch, workers=workers
+                )
+                result = measure(run_args)
+                print(orjson.dumps(result).decode(), flush=True)
+                results.append(result)
     print_table(results)
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start a fresh service, load it with one transport and batch size, stop it."""
     with tempfile.TemporaryDirectory() as temporary:
-        process, info = start_service(Path(temporary))
+        process, info = start_service(Path(temporary), args.workers)
         try:
             return run(info, args)
         finally:
@@ -271,6 +281,7 @@ def run(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "serve-ingest",
         "transport": args.transport,
         "batch": args.batch,
+        "convert_workers": args.workers,
         "clients": args.clients,
         "seconds": round(elapsed, 1),
         "spans_acknowledged": sum(load.spans),
@@ -296,11 +307,11 @@ def percentile_ms(ordered: list[float], fraction: float) -> float | None:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"\n{'transport':<10}{'batch':>7}{'spans/s':>10}{'failed':>8}"
+    print(f"\n{'workers':<8}{'transport':<10}{'batch':>7}{'spans/s':>10}{'failed':>8}"
           f"{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
     for result in results:
         print(
-            f"{result['transport']:<10}{result['batch']:>7}"
+            f"{result['convert_workers']:<8}{result['transport']:<10}{result['batch']:>7}"
             f"{result['spans_per_second']:>10,}{result['failed_requests']:>8}"
             f"{result['visibility_p50_ms'] or '-':>9}"
             f"{result['visibility_p99_ms'] or '-':>9}"

@@ -90,6 +90,14 @@ def _address_option(flag: str, name: str, help_text: str) -> Decorator:
     "binding beyond loopback.",
 )
 @click.option(
+    "--convert-workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Worker processes that convert and price OTLP requests; 0 converts "
+    "in the service's own process. One per spare CPU raises ingest throughput.",
+)
+@click.option(
     "--migrate-only",
     is_flag=True,
     help="Apply the schema migrations to the store, then exit (a deployment's "
@@ -107,6 +115,7 @@ def serve_command(
     api: str | None,
     spool_dir: Path | None,
     token_env: str,
+    convert_workers: int,
     migrate_only: bool,
 ) -> None:
     """Receive OTLP, price and store cost events, and answer queries.
@@ -132,6 +141,7 @@ def serve_command(
         spool_dir=spool_dir,
         token=os.environ.get(token_env) or None,
         token_env=token_env,
+        convert_workers=convert_workers,
     )
     service = Service(settings)
     service.start()

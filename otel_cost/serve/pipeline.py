@@ -83,11 +83,21 @@ class WriteRejectedError(OtelCostError):
 class Submission:
     """Events of one request, and how their write ended."""
 
-    events: list[CostEvent]
+    given: list[CostEvent]
     prepared: PreparedEvents | None = None
     done: threading.Event = field(default_factory=threading.Event)
     spooled: bool = False
     error: OtelCostError | None = None
+
+    @property
+    def count(self) -> int:
+        """How many events the request carries."""
+        return len(self.prepared.ids) if self.prepared else len(self.given)
+
+    @property
+    def events(self) -> list[CostEvent]:
+        """The events, loaded from the prepared block's copy when needed."""
+        return self.prepared.load() if self.prepared else self.given
 
 
 class WritePipeline:
@@ -136,6 +146,11 @@ class WritePipeline:
         self.store_up = True
 
     @property
+    def store(self) -> Store | None:
+        """The store the writer uses, once open."""
+        return self._store
+
+    @property
     def queued_events(self) -> int:
         """Events accepted and waiting for the writer."""
         return self._queued_events
@@ -150,19 +165,32 @@ class WritePipeline:
         if not events:
             return submission
         submission.prepared = self._prepare(events)
+        return self._queue_and_wait(submission, timeout_s)
+
+    def submit_prepared(
+        self, prepared: PreparedEvents, timeout_s: float = 30.0
+    ) -> Submission:
+        """Queue events encoded elsewhere (a worker process) and wait like `submit`."""
+        submission = Submission([], prepared if prepared.ids else None)
+        if not prepared.ids:
+            return submission
+        return self._queue_and_wait(submission, timeout_s)
+
+    def _queue_and_wait(self, submission: Submission, timeout_s: float) -> Submission:
+        count = submission.count
         with self._cond:
             if self._stopping:
                 raise UnavailableError(
                     "the service is stopping; retry against a running one"
                 )
-            full = self._queued_events + len(events) > self.max_queue_events
+            full = self._queued_events + count > self.max_queue_events
             if full and self._queue:
                 raise OverloadedError(
                     f"the write queue contains {self._queued_events} events, at its limit of "
                     f"{self.max_queue_events}; retry later"
                 )
             self._queue.append(submission)
-            self._queued_events += len(events)
+            self._queued_events += count
             self._cond.notify_all()
         if not submission.done.wait(timeout_s):
             # The writer may still store them; a retry is deduplicated by event id.
@@ -248,33 +276,34 @@ class WritePipeline:
         batch: list[Submission] = []
         count = 0
         while self._queue and (
-            not batch or count + len(self._queue[0].events) <= self.max_batch_events
+            not batch or count + self._queue[0].count <= self.max_batch_events
         ):
             submission = self._queue.popleft()
             batch.append(submission)
-            count += len(submission.events)
+            count += submission.count
         self._queued_events -= count
         return batch
 
     def _handle(self, batch: list[Submission]) -> None:
-        events = [event for submission in batch for event in submission.events]
-        prepared = [submission.prepared for submission in batch]
-        blocks = [block for block in prepared if block is not None]
-        if len(blocks) < len(prepared):
-            blocks = []
-        outcome = self._try_write(events, blocks) if self.spool.is_empty() else DOWN
+        blocks = [s.prepared for s in batch if s.prepared is not None and self.prepared]
+        if not self.spool.is_empty():
+            outcome = DOWN
+        elif len(blocks) == len(batch):
+            outcome = self._try_write(None, blocks, sum(s.count for s in batch))
+        else:
+            outcome = self._try_write(_events_of(batch))
         if outcome == OK:
             for submission in batch:
                 submission.done.set()
         elif outcome == DOWN:
-            self._spool(batch, events)
+            self._spool(batch, _events_of(batch))
         elif len(batch) > 1:
             # Find the request that contains the data the store rejects.
             for submission in batch:
                 self._handle([submission])
         else:
             batch[0].error = WriteRejectedError(
-                f"the store rejected {len(events)} events: {self._last_error}"
+                f"the store rejected {batch[0].count} events: {self._last_error}"
             )
             batch[0].done.set()
 
@@ -294,11 +323,16 @@ class WritePipeline:
             submission.done.set()
 
     def _try_write(
-        self, events: list[CostEvent], blocks: list[PreparedEvents] | None = None
+        self,
+        events: list[CostEvent] | None,
+        blocks: list[PreparedEvents] | None = None,
+        count: int = 0,
     ) -> str:
         if time.monotonic() < self._retry_at:
             return DOWN
         started = time.perf_counter()
+        if events is not None:
+            count = len(events)
         try:
             store = self._store or self._open_store()
             self._store = store
@@ -306,16 +340,16 @@ class WritePipeline:
             if blocks:
                 result.add(write_prepared(store, blocks))
             else:
-                for chunk in _chunks(events):
+                for chunk in _chunks(events or []):
                     result.add(self._write(store, chunk))
         except StoreError as exc:
-            self._mark_down(exc, len(events))
+            self._mark_down(exc, count)
             return DOWN
         except Exception as exc:  # noqa: BLE001 - the client's errors vary by backend
             if not self._store_reachable():
-                self._mark_down(exc, len(events))
+                self._mark_down(exc, count)
                 return DOWN
-            logger.error("the store rejected %d events: %s", len(events), exc)
+            logger.error("the store rejected %d events: %s", count, exc)
             self._last_error = str(exc)[:500]
             self.metrics.count("write_failures")
             return REJECTED
@@ -393,9 +427,7 @@ class WritePipeline:
         with self._cond:
             batch = self._take_batch()
         if batch:
-            self._spool(
-                batch, [event for submission in batch for event in submission.events]
-            )
+            self._spool(batch, _events_of(batch))
 
     def _mark_down(self, exc: Exception, count: int) -> None:
         if self.store_up or self._retry_delay == RETRY_MIN_SECONDS:
@@ -411,6 +443,10 @@ class WritePipeline:
         self.store_up = True
         self._retry_at = 0.0
         self._retry_delay = RETRY_MIN_SECONDS
+
+
+def _events_of(batch: list[Submission]) -> list[CostEvent]:
+    return [event for submission in batch for event in submission.events]
 
 
 def _chunks(events: list[CostEvent]) -> Iterator[list[CostEvent]]:

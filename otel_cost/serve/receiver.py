@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
@@ -18,6 +19,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 
 from otel_cost.pricing.registry import PricingRegistry
+from otel_cost.serve.convert_pool import LOGS, TRACES, ConvertPool, RemoteConversion
 from otel_cost.serve.ingest import Conversion, convert_logs, convert_traces
 from otel_cost.serve.pipeline import (
     OverloadedError,
@@ -48,11 +50,16 @@ class Receiver:
     """Turn OTLP exports into stored cost events."""
 
     def __init__(
-        self, registry: PricingRegistry, pipeline: WritePipeline, metrics: SelfMetrics
+        self,
+        registry: PricingRegistry,
+        pipeline: WritePipeline,
+        metrics: SelfMetrics,
+        pool: ConvertPool | None = None,
     ) -> None:
         self.registry = registry
         self.pipeline = pipeline
         self.metrics = metrics
+        self.pool = pool
         # Conversion is pure Python, so requests converted side by side only
         # take turns on the interpreter lock. One at a time leaves the writer
         # thread competing with a single converter instead of every request.
@@ -62,6 +69,9 @@ class Receiver:
         self, request: ExportTraceServiceRequest, transport: str
     ) -> ExportOutcome:
         """Store the spans of one request; raise when the client should retry."""
+        remote = self.pool.convert(TRACES, request) if self.pool else None
+        if remote is not None:
+            return self._store_remote(remote, "traces", transport, "spans")
         with self._converting:
             conversion = convert_traces(request, self.registry)
         return self._store(conversion, "traces", transport, "spans")
@@ -70,6 +80,9 @@ class Receiver:
         self, request: ExportLogsServiceRequest, transport: str
     ) -> ExportOutcome:
         """Store the log records of one request; raise when the client should retry."""
+        remote = self.pool.convert(LOGS, request) if self.pool else None
+        if remote is not None:
+            return self._store_remote(remote, "logs", transport, "log records")
         with self._converting:
             conversion = convert_logs(request, self.registry)
         return self._store(conversion, "logs", transport, "log records")
@@ -95,11 +108,32 @@ class Receiver:
             return ExportOutcome(0, "")
         return ExportOutcome(0, METRICS_WARNING)
 
+    def _store_remote(
+        self, remote: RemoteConversion, signal: str, transport: str, noun: str
+    ) -> ExportOutcome:
+        prepared = remote.prepared
+
+        def submit() -> None:
+            if prepared is not None:
+                self.pipeline.submit_prepared(prepared)
+
+        stored = len(prepared.ids) if prepared else 0
+        return self._store(remote.conversion(), signal, transport, noun, submit, stored)
+
     def _store(
-        self, conversion: Conversion, signal: str, transport: str, noun: str
+        self,
+        conversion: Conversion,
+        signal: str,
+        transport: str,
+        noun: str,
+        submit: Callable[[], object] | None = None,
+        stored: int | None = None,
     ) -> ExportOutcome:
         try:
-            self.pipeline.submit(conversion.events)
+            if submit is None:
+                self.pipeline.submit(conversion.events)
+            else:
+                submit()
         except OverloadedError:
             self.metrics.record_rejected(signal, "overloaded", conversion.received)
             raise
@@ -113,7 +147,7 @@ class Receiver:
             signal,
             transport,
             conversion.received,
-            len(conversion.events),
+            len(conversion.events) if stored is None else stored,
             conversion.ignored,
         )
         if conversion.rejected:

@@ -23,6 +23,7 @@ from otel_cost.events import stable_id
 from otel_cost.pricing.registry import PricingRegistry, load_registry
 from otel_cost.serve import discovery, metrics
 from otel_cost.serve.api import ApiHandler
+from otel_cost.serve.convert_pool import ConvertPool
 from otel_cost.serve.http_common import BearerAuth, BodyBudget, Server, is_loopback
 from otel_cost.serve.otlp_grpc import start_grpc_server
 from otel_cost.serve.otlp_http import OtlpHttpHandler
@@ -36,7 +37,7 @@ from otel_cost.serve.receiver import Receiver
 from otel_cost.serve.self_metrics import SelfMetrics, gauge
 from otel_cost.serve.spool import DEFAULT_MAX_BYTES, Spool
 from otel_cost.store.connection import Store, open_store
-from otel_cost.store.writer import write_events
+from otel_cost.store.writer import insert_type_names, write_events
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +72,8 @@ class ServeConfig:
     #: Bytes of HTTP request bodies handled at once; more get 429 (retryable).
     max_body_bytes_in_flight: int = 256 * 2**20
     write: WriteFunction = field(default=write_events)
+    #: Worker processes that convert OTLP requests (0: in this process).
+    convert_workers: int = 0
     write_discovery: bool = True
 
     def check(self) -> None:
@@ -133,6 +136,7 @@ class Service:
             logger.error("store not reachable at start, spooling until it is: %s", exc)
         self.pipeline.start()
         settings = self.settings
+        self._start_pool()
         self._grpc, grpc_port = start_grpc_server(
             self.receiver, self.auth, settings.grpc_host, settings.grpc_port
         )
@@ -164,12 +168,30 @@ class Service:
             server.shutdown()
             server.server_close()
         self.pipeline.stop()
+        if self.receiver.pool is not None:
+            self.receiver.pool.close()
         if self.settings.write_discovery:
             discovery.remove_discovery(self.pid)
         logger.info(
             "stopped; %d bytes left in the spool for the next start",
             self.pipeline.spool.size_bytes,
         )
+
+    def _start_pool(self) -> None:
+        # Workers encode insert blocks for the standard writer only, and need
+        # the store's column types, so a store that is down at start means
+        # converting in this process.
+        workers = self.settings.convert_workers
+        store = self.pipeline.store
+        if not workers or not self.pipeline.prepared or store is None:
+            return
+        self.receiver.pool = ConvertPool(
+            workers,
+            list(self.settings.pricing_files),
+            insert_type_names(store),
+            self.registry,
+        )
+        logger.info("converting OTLP requests in %d worker processes", workers)
 
     def discovery_info(self) -> dict[str, Any]:
         """Return the content of the discovery file for this service."""

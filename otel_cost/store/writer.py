@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -91,11 +91,26 @@ class WriteResult:
 
 @dataclass
 class PreparedEvents:
-    """Events of one request, already encoded as a ``cost_events`` insert block."""
+    """Events of one request, already encoded as a ``cost_events`` insert block.
 
-    events: list[CostEvent]
+    When a worker process converted them, the events are not sent back:
+    ``loader`` converts the request again, which is needed only when the block
+    cannot be inserted as it is.
+    """
+
+    ids: list[str]
     #: The rows in ClickHouse's Native format, with their version and ingest time.
     block: bytes = field(repr=False)
+    cost_usd: Decimal = ZERO
+    unpriced: int = 0
+    events: list[CostEvent] | None = field(default=None, repr=False)
+    loader: Callable[[], list[CostEvent]] | None = field(default=None, repr=False)
+
+    def load(self) -> list[CostEvent]:
+        """Return the events, converting them again on first use if needed."""
+        if self.events is None:
+            self.events = self.loader() if self.loader else []
+        return self.events
 
 
 def prepare_events(store: Store, events: list[CostEvent]) -> PreparedEvents | None:
@@ -105,18 +120,33 @@ def prepare_events(store: Store, events: list[CostEvent]) -> PreparedEvents | No
     version of the library move it, this returns None and the writer falls
     back to `write_events`.
     """
-    encoder = _native_encoder(store)
+    if "cost_events_encoder" not in store.cache:
+        store.cache["cost_events_encoder"] = native_encoder(insert_type_names(store))
+    encoder = store.cache["cost_events_encoder"]
     if encoder is None or not events:
         return None
-    return PreparedEvents(events, encoder(event_columns(events, time.time_ns())))
+    return encode_prepared(encoder, events)
+
+
+def encode_prepared(encoder: Any, events: list[CostEvent]) -> PreparedEvents:
+    """Encode ``events`` with an encoder from `native_encoder`."""
+    cost = ZERO
+    unpriced = 0
+    for event in events:
+        cost += event.cost_usd or ZERO
+        unpriced += event.cost_status is CostStatus.UNPRICED
+    block = encoder(event_columns(events, time.time_ns()))
+    ids = [event.event_id for event in events]
+    return PreparedEvents(ids, block, cost, unpriced, events=events)
 
 
 def write_prepared(store: Store, batches: Sequence[PreparedEvents]) -> WriteResult:
     """Store prepared batches; fall back to `write_events` when any id repeats."""
-    events = [event for batch in batches for event in batch.events]
-    ids = [event.event_id for event in events]
+    ids = [event_id for batch in batches for event_id in batch.ids]
     if len(set(ids)) != len(ids) or _stored_ids(store, ids):
-        return write_events(store, events)
+        return write_events(
+            store, [event for batch in batches for event in batch.load()]
+        )
     store.client.raw_insert(
         "cost_events",
         EVENT_COLUMNS,
@@ -125,32 +155,41 @@ def write_prepared(store: Store, batches: Sequence[PreparedEvents]) -> WriteResu
         # The rollups' views then run side by side instead of one after another.
         settings={"parallel_view_processing": 1},
     )
-    result = WriteResult(inserted=len(events))
-    for event in events:
-        result.cost_usd += event.cost_usd or ZERO
-        result.unpriced += event.cost_status is CostStatus.UNPRICED
+    result = WriteResult(inserted=len(ids))
+    for batch in batches:
+        result.cost_usd += batch.cost_usd
+        result.unpriced += batch.unpriced
     return result
 
 
-def _native_encoder(store: Store) -> Any:
-    """Return a function that encodes `EVENT_COLUMNS` columns as Native bytes."""
+def insert_type_names(store: Store) -> list[str]:
+    """Return the ClickHouse type of each `EVENT_COLUMNS` column for encoding."""
+    names: list[str] | None = store.cache.get("cost_events_types")
+    if names is None:
+        context = store.client.create_insert_context("cost_events", EVENT_COLUMNS)
+        # LowCardinality columns travel as plain strings, which ClickHouse
+        # converts on insert: the client builds a dictionary for each
+        # LowCardinality column in Python, a third of the encoding time.
+        names = [
+            kind.name.replace("LowCardinality(String)", "String")
+            for kind in context.column_types
+        ]
+        store.cache["cost_events_types"] = names
+    return names
+
+
+def native_encoder(type_names: list[str]) -> Any:
+    """Return a function that encodes `EVENT_COLUMNS` columns as Native bytes.
+
+    Returns None when the client library has no such encoder.
+    """
     try:
         from clickhouse_connect.datatypes.registry import get_from_name
         from clickhouse_connect.driver.insert import InsertContext
         from clickhouse_connect.driver.transform import NativeTransform
     except ImportError:  # pragma: no cover - depends on the library version
         return None
-    types = store.cache.get("cost_events_types")
-    if types is None:
-        context = store.client.create_insert_context("cost_events", EVENT_COLUMNS)
-        # LowCardinality columns travel as plain strings, which ClickHouse
-        # converts on insert: the client builds a dictionary for each
-        # LowCardinality column in Python, a third of the encoding time.
-        types = [
-            get_from_name(kind.name.replace("LowCardinality(String)", "String"))
-            for kind in context.column_types
-        ]
-        store.cache["cost_events_types"] = types
+    types = [get_from_name(name) for name in type_names]
 
     def encode(columns: list[list[Any]]) -> bytes:
         context = InsertContext(
