@@ -158,7 +158,7 @@ def bodies(client: int, batch: int, count: int) -> Iterator[bytes]:
 
 
 class Load:
-    """Client threads sending pre-built requests until told to stop."""
+    """Client threads that send pre-built requests until the run ends."""
 
     def __init__(self, info: dict[str, Any], args: argparse.Namespace) -> None:
         self.info = info

@@ -38,7 +38,7 @@ TRACES, LOGS = "traces", "logs"
 
 @dataclass
 class RemoteConversion:
-    """What a worker returns for one request: counts, reasons and the block."""
+    """The counts, rejection reasons and insert block a worker returns for a request."""
 
     received: int
     ignored: int

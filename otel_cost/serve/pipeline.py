@@ -96,7 +96,7 @@ class Submission:
 
     @property
     def events(self) -> list[CostEvent]:
-        """The events, loaded from the prepared block's copy when needed."""
+        """The events; those a worker converted are converted again on first use."""
         return self.prepared.load() if self.prepared else self.given
 
 
