@@ -133,6 +133,9 @@ def test_late_event_survives_reconcile_and_restore(
         "--pause-seconds", "0", "--dry-run",
     )  # fmt: skip
     assert "; left alone 2 groups in archived months: 199901\n" in text
+    assert text.endswith(
+        "rollups match cost_events FINAL outside the archived months\n"
+    )
 
     output = invoke("archive", "restore", "--db", engine_dsn, str(archived))
 
@@ -204,7 +207,7 @@ def test_export_skips_month_with_late_events(
     )  # fmt: skip
 
     assert output.startswith("skipped 1999-01: archived already to ")
-    assert "its 1 late event stay in cost_events" in output
+    assert "left its 1 late event in cost_events" in output
     assert list(again.iterdir()) == []
     assert january_events(store) == (1, COST_LATE, 1000, 100)
     exported = export_partitions(store, again, YEAR, drop=True, now=NOW)

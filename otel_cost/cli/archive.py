@@ -60,8 +60,8 @@ def export_command(
         if archived.outcome is Outcome.ALREADY_ARCHIVED:
             click.echo(
                 f"skipped {_month(archived)}: archived already to {archived.path}; "
-                f"its {_count(archived.late_events, 'late event')} stay in cost_events, "
-                "restore the month to archive it again"
+                f"left its {_count(archived.late_events, 'late event')} in cost_events, "
+                "restore the month, then export it again"
             )
         else:
             click.echo(f"{archived.outcome} {_describe(archived)}")

@@ -144,6 +144,8 @@ def _print_text(report: ReconcileReport) -> None:
         click.echo(
             f"nothing corrected; {_count(report.deferred, 'group')} left for a later run"
         )
+    elif any(table.groups_archived for table in report.tables):
+        click.echo("rollups match cost_events FINAL outside the archived months")
     else:
         click.echo("rollups match cost_events FINAL")
 

@@ -180,7 +180,7 @@ def _skip_archived(
     store: Store, partition: str, record: ArchiveRecord
 ) -> ArchivedPartition:
     events, cost = _partition_totals(store, partition)
-    logger.warning(
+    logger.info(
         "partition %s was archived to %s on %s and has %s late events; not exported "
         "again, restore the month first",
         partition,
@@ -260,13 +260,7 @@ def _restore_one(
             "restore that file instead"
         )
     stored = _stored_ids(store, partition)
-    ids = table.column("event_id")
-    file_ids = set(ids.to_pylist())
-    stored_set = pyarrow.array(sorted(stored), type=ids.type)
-    missing = table.filter(
-        pyarrow.compute.invert(pyarrow.compute.is_in(ids, value_set=stored_set))
-    )
-    late = len(stored - file_ids)
+    missing, late = _compare_ids(table, stored)
     if missing.num_rows == 0 and record is None:
         logger.info("partition %s already has the %s events of %s",
                     partition, table.num_rows, path)  # fmt: skip
@@ -300,6 +294,17 @@ def _restore_one(
         partition, path, table.num_rows, _file_cost(table), Outcome.RESTORED,
         inserted=missing.num_rows, late_events=late,
     )  # fmt: skip
+
+
+def _compare_ids(table: Any, stored: set[str]) -> tuple[Any, int]:
+    """Return the rows of ``table`` not in ``stored``, and the stored ids not in it."""
+    ids = table.column("event_id")
+    stored_ids = pyarrow.array(sorted(stored), type=ids.type)
+    missing = table.filter(
+        pyarrow.compute.invert(pyarrow.compute.is_in(ids, value_set=stored_ids))
+    )
+    late = len(stored - set(ids.to_pylist()))
+    return missing, late
 
 
 def _stored_ids(store: Store, partition: str) -> set[str]:
