@@ -21,6 +21,8 @@ CHAT = {
 # 200 uncached x 3e-6 + 600 reads x 3e-7 + 200 writes x 3.75e-6 + 100 out x 1.5e-5
 CHAT_COST = Decimal("0.00303")
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
+# Requests of up to 50 spans are converted in the service itself.
+LARGE = 60
 
 
 def post(url: str, body: bytes) -> ExportTraceServiceResponse:
@@ -33,36 +35,44 @@ def post(url: str, body: bytes) -> ExportTraceServiceResponse:
 def test_workers_store_priced_spans(store, registry):
     no_ids = span(3, CHAT)
     no_ids.span_id = b""
-    spans = [span(1, CHAT), span(2, CHAT), no_ids, span(4, {"http.method": "GET"})]
+    chats = [span(number, CHAT) for number in range(10, 10 + LARGE)]
+    spans = [*chats, no_ids, span(4, {"http.method": "GET"})]
     body = trace_request(spans, {"service.name": "a", "user": "ana"})
     with serving(store, registry, convert_workers=1) as service:
-        assert service.receiver.pool is not None
+        pool = service.receiver.pool
+        assert pool is not None
         response = post(service.urls["otlp_http_url"], body.SerializeToString())
+        assert pool.converted == 1
     assert response.partial_success.rejected_spans == 1
     assert (
         "span_id '' is not 8 non-zero bytes" in response.partial_success.error_message
     )
     result = totals(store)
-    assert result["events"] == 2
-    assert result["cost"] == 2 * CHAT_COST
-    assert result["rollup_events"] == 2
-    assert result["rollup_cost"] == 2 * CHAT_COST
+    assert result["events"] == LARGE
+    assert result["cost"] == LARGE * CHAT_COST
+    assert result["rollup_events"] == LARGE
+    assert result["rollup_cost"] == LARGE * CHAT_COST
     users = store.query("SELECT DISTINCT user, cost_status FROM cost_events")
     assert users == [("ana", "priced")]
 
 
 def test_resend_through_workers_counts_once(store, registry):
-    first = trace_request([span(1, CHAT), span(2, CHAT)], {"service.name": "a"})
-    # The second request repeats span 2 and adds span 5: its block cannot go
-    # in as it is, so the service converts it again and deduplicates.
-    second = trace_request([span(2, CHAT), span(5, CHAT)], {"service.name": "a"})
+    first = trace_request([span(n, CHAT) for n in range(1, 61)], {"service.name": "a"})
+    # The second request repeats spans 31 to 60 and adds 61 to 90: its block
+    # cannot go in as it is, so the service converts it again and deduplicates.
+    second = trace_request(
+        [span(n, CHAT) for n in range(31, 91)], {"service.name": "a"}
+    )
     with serving(store, registry, convert_workers=1) as service:
+        pool = service.receiver.pool
+        assert pool is not None
         url = service.urls["otlp_http_url"]
         post(url, first.SerializeToString())
         post(url, second.SerializeToString())
         post(url, second.SerializeToString())
+        assert pool.converted == 3
     result = totals(store)
-    assert result["events"] == 3
-    assert result["cost"] == 3 * CHAT_COST
-    assert result["rollup_events"] == 3
-    assert result["rollup_cost"] == 3 * CHAT_COST
+    assert result["events"] == 90
+    assert result["cost"] == 90 * CHAT_COST
+    assert result["rollup_events"] == 90
+    assert result["rollup_cost"] == 90 * CHAT_COST

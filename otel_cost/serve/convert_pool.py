@@ -110,6 +110,8 @@ class ConvertPool:
         )
         self.workers = workers
         self.broken = False
+        #: Requests the workers converted.
+        self.converted = 0
         # Start every worker now, so the first requests do not wait for them.
         for future in [self._executor.submit(_ping) for _ in range(workers)]:
             future.result()
@@ -131,6 +133,7 @@ class ConvertPool:
         except Exception:  # noqa: BLE001 - the service converts the request itself
             logger.exception("a conversion worker failed on one %s request", signal)
             return None
+        self.converted += 1
         if result.prepared is not None:
             result.prepared.loader = lambda: self._convert_here(signal, request)
         return result

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -35,6 +37,8 @@ METRICS_WARNING = (
     "otel-cost does not store metrics; cost is read from spans and log events, "
     "so send metrics to a metrics backend instead"
 )
+#: Requests with at most this many items convert at once, outside any queue.
+SMALL_REQUEST = 50
 METRIC_KINDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
 
 
@@ -63,16 +67,19 @@ class Receiver:
         # Conversion is pure Python, so requests converted side by side only
         # take turns on the interpreter lock. One at a time leaves the writer
         # thread competing with a single converter instead of every request.
+        # Small requests skip that queue (and the workers' queue), so an
+        # agent's few spans need not wait behind large batches.
         self._converting = threading.Lock()
 
     def export_traces(
         self, request: ExportTraceServiceRequest, transport: str
     ) -> ExportOutcome:
         """Store the spans of one request; raise when the client should retry."""
-        remote = self.pool.convert(TRACES, request) if self.pool else None
+        large = _items(request.resource_spans, "scope_spans", "spans") > SMALL_REQUEST
+        remote = self.pool.convert(TRACES, request) if self.pool and large else None
         if remote is not None:
             return self._store_remote(remote, "traces", transport, "spans")
-        with self._converting:
+        with self._converting if large else contextlib.nullcontext():
             conversion = convert_traces(request, self.registry)
         return self._store(conversion, "traces", transport, "spans")
 
@@ -80,10 +87,12 @@ class Receiver:
         self, request: ExportLogsServiceRequest, transport: str
     ) -> ExportOutcome:
         """Store the log records of one request; raise when the client should retry."""
-        remote = self.pool.convert(LOGS, request) if self.pool else None
+        count = _items(request.resource_logs, "scope_logs", "log_records")
+        large = count > SMALL_REQUEST
+        remote = self.pool.convert(LOGS, request) if self.pool and large else None
         if remote is not None:
             return self._store_remote(remote, "logs", transport, "log records")
-        with self._converting:
+        with self._converting if large else contextlib.nullcontext():
             conversion = convert_logs(request, self.registry)
         return self._store(conversion, "logs", transport, "log records")
 
@@ -159,6 +168,15 @@ class Receiver:
                 conversion.error_message(noun),
             )
         return ExportOutcome(conversion.rejected, conversion.error_message(noun))
+
+
+def _items(resources: Any, scopes: str, items: str) -> int:
+    """Return how many spans or log records an export request carries."""
+    return sum(
+        len(getattr(scope, items))
+        for resource in resources
+        for scope in getattr(resource, scopes)
+    )
 
 
 def _data_points(metric: Metric) -> int:
