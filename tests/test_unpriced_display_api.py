@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from otel_cost.store import Store
 from otel_cost.views.api_source import ApiSource
 from otel_cost.views.budgets import load_budget_lines
 from otel_cost.views.menubar import render
+from otel_cost.views.model import DayStatus, MixRow, Total
 
 # The span's time, T0_NS: 2026-08-20T10:00:00Z.
 SPAN_DAY = {"since": "2026-08-20T00:00:00Z", "until": "2026-08-21T00:00:00Z"}
@@ -196,3 +198,22 @@ def test_session_budget_lines_distinct(
         " (1 unpriced event not counted) | color=#2e7d32",
         "dev-session sess-otlp-3 budget: 0% used, $5.00 left | color=#2e7d32",
     ]
+
+
+def test_menubar_all_unpriced_project() -> None:
+    now = datetime(2026, 11, 18, 15, 0, tzinfo=UTC)
+    projects = [
+        MixRow("web", Decimal("0.40"), 2, 1),
+        MixRow("lab", Decimal(0), 3, 3),
+    ]
+    status = DayStatus(now, "store", Total(Decimal("0.40"), 5, 4), projects, None)
+    lines = render(status, "swiftbar", ["otel-cost", "top"]).splitlines()
+    assert lines[0] == "$0.4000 ? | color=#9e9e9e"
+    assert "web: $0.4000 | color=#9e9e9e" in lines
+    assert "lab: unpriced | color=#9e9e9e" in lines
+    assert "4 unpriced events today | color=#c62828" in lines
+
+    only_unpriced = DayStatus(now, "store", Total(Decimal(0), 3, 3), projects[1:], None)
+    lines = render(only_unpriced, "swiftbar", ["otel-cost", "top"]).splitlines()
+    assert lines[0] == "unpriced | color=#9e9e9e"
+    assert lines[2] == "Today unpriced"

@@ -53,8 +53,10 @@ def render(status: DayStatus, output_format: str, command: list[str]) -> str:
 
 def _title(status: DayStatus, state: BudgetState) -> str:
     mark = STATE_MARKS[state]
-    text = f"{mark} {money(status.today.cost_usd)}".strip()
-    if status.today.unpriced_events:
+    today = status.today
+    text = f"{mark} {_cost(today.cost_usd, today.events, today.unpriced_events)}"
+    text = text.strip()
+    if today.unpriced_events and today.unpriced_events != today.events:
         text += " ?"
     return f"{text} | color={STATE_COLOURS[state]}"
 
@@ -67,11 +69,13 @@ def _project_lines(status: DayStatus) -> list[str]:
         key = line.project or line.name
         if line.state.rank > states.get(key, BudgetState.NONE).rank:
             states[key] = line.state
-    lines = [f"Today {money(status.today.cost_usd)}"]
+    today = status.today
+    lines = [f"Today {_cost(today.cost_usd, today.events, today.unpriced_events)}"]
     for row in status.projects[:MAX_PROJECT_LINES]:
         colour = STATE_COLOURS[states.get(row.key, BudgetState.NONE)]
         name = _clean(row.key or "(no project)")
-        lines.append(f"{name}: {money(row.cost_usd)} | color={colour}")
+        cost = _cost(row.cost_usd, row.events, row.unpriced_events)
+        lines.append(f"{name}: {cost} | color={colour}")
     rest = status.projects[MAX_PROJECT_LINES:]
     if rest:
         others = sum((row.cost_usd for row in rest), Decimal(0))
@@ -99,6 +103,13 @@ def _budget_lines(budgets: list[BudgetLine] | None) -> list[str]:
             text += f" ({count} {noun} not counted)"
         lines.append(f"{text} | color={STATE_COLOURS[line.state]}")
     return lines
+
+
+def _cost(cost_usd: Decimal, events: int, unpriced_events: int) -> str:
+    # Events with no price have an unknown cost, which must not read as $0.00.
+    if events and unpriced_events == events:
+        return "unpriced"
+    return money(cost_usd)
 
 
 def _run_item(text: str, command: list[str], output_format: str) -> str:
