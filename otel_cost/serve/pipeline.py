@@ -83,7 +83,8 @@ class WriteRejectedError(OtelCostError):
 class Submission:
     """Events of one request, and how their write ended."""
 
-    given: list[CostEvent]
+    #: Events converted in this process (empty when a worker converted them).
+    local_events: list[CostEvent]
     prepared: PreparedEvents | None = None
     done: threading.Event = field(default_factory=threading.Event)
     spooled: bool = False
@@ -92,12 +93,12 @@ class Submission:
     @property
     def count(self) -> int:
         """How many events the request carries."""
-        return len(self.prepared.ids) if self.prepared else len(self.given)
+        return len(self.prepared.ids) if self.prepared else len(self.local_events)
 
     @property
     def events(self) -> list[CostEvent]:
         """The events; those a worker converted are converted again on first use."""
-        return self.prepared.load() if self.prepared else self.given
+        return self.prepared.load() if self.prepared else self.local_events
 
 
 class WritePipeline:

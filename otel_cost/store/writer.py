@@ -261,7 +261,7 @@ def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]
     # Most events are new, so a first query reads only the sorted event_id
     # column. Only the ids it finds are read again in full, with FINAL, which
     # reads every selected column of each granule it touches.
-    stored = [_quoted(event_id) for event_id in _stored_ids(store, event_ids)]
+    stored = _stored_ids(store, event_ids)
     if not stored:
         return {}
     columns = ", ".join(
@@ -269,7 +269,7 @@ def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]
          "reported_cost_usd", *ROLLUP_MEASURES]
     )  # fmt: skip
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _literal_chunks(stored):
+    for chunk in _id_chunks(stored):
         rows = store.query_dicts(
             f"SELECT {columns} FROM cost_events FINAL "
             f"WHERE event_id IN ({','.join(chunk)})"
@@ -325,13 +325,10 @@ def _id_chunks(event_ids: Sequence[str]) -> list[list[str]]:
     The ids are quoted here: the client library's own parameter formatting
     escapes them one character at a time, which was half the cost of a lookup.
     """
-    return _literal_chunks([_quoted(event_id) for event_id in event_ids])
-
-
-def _literal_chunks(literals: list[str]) -> list[list[str]]:
     chunks: list[list[str]] = [[]]
     size = 0
-    for literal in literals:
+    for event_id in event_ids:
+        literal = _quoted(event_id)
         cost = len(literal.encode()) + 1
         if chunks[-1] and size + cost > LOOKUP_BYTES:
             chunks.append([])
