@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ from otel_cost.serve.pipeline import (
     WriteRejectedError,
 )
 from otel_cost.serve.self_metrics import SelfMetrics
+from otel_cost.store.writer import PreparedEvents
 
 logger = logging.getLogger(__name__)
 
@@ -120,14 +120,8 @@ class Receiver:
     def _store_remote(
         self, remote: RemoteConversion, signal: str, transport: str, noun: str
     ) -> ExportOutcome:
-        prepared = remote.prepared
-
-        def submit() -> None:
-            if prepared is not None:
-                self.pipeline.submit_prepared(prepared)
-
-        stored = len(prepared.ids) if prepared else 0
-        return self._store(remote.conversion(), signal, transport, noun, submit, stored)
+        conversion = remote.conversion()
+        return self._store(conversion, signal, transport, noun, remote.prepared)
 
     def _store(
         self,
@@ -135,14 +129,14 @@ class Receiver:
         signal: str,
         transport: str,
         noun: str,
-        submit: Callable[[], object] | None = None,
-        stored: int | None = None,
+        prepared: PreparedEvents | None = None,
     ) -> ExportOutcome:
+        stored = len(prepared.ids) if prepared else len(conversion.events)
         try:
-            if submit is None:
+            if prepared is None:
                 self.pipeline.submit(conversion.events)
             else:
-                submit()
+                self.pipeline.submit_prepared(prepared)
         except OverloadedError:
             self.metrics.record_rejected(signal, "overloaded", conversion.received)
             raise
@@ -156,7 +150,7 @@ class Receiver:
             signal,
             transport,
             conversion.received,
-            len(conversion.events) if stored is None else stored,
+            stored,
             conversion.ignored,
         )
         if conversion.rejected:
