@@ -94,8 +94,8 @@ def _address_option(flag: str, name: str, help_text: str) -> Decorator:
     type=click.IntRange(0, 64),
     default=0,
     show_default=True,
-    help="Worker processes that convert and price OTLP requests; 0 converts "
-    "in the service's own process. One per spare CPU raises ingest throughput.",
+    help="Worker processes that convert and price OTLP requests (0: in the "
+    "service's own process). Each needs a spare CPU; see docs/scale.md.",
 )
 @click.option(
     "--migrate-only",
