@@ -69,6 +69,7 @@ def test_engines_become_replicated() -> None:
                 "cost_rollup_15m_mv",
                 "cost_sessions_mv",
                 "cost_ingest_1m_mv",
+                "cost_event_ids_mv",
             )
             continue
         assert engine.group(1).startswith(("Replicated", "Distributed")), name

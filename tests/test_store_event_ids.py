@@ -1,0 +1,50 @@
+"""The writer's duplicate lookup reads cost_event_ids, a narrow copy of the ids."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+from test_store_writer import make_event, raw_total, rollup_total
+
+from otel_cost.pricing.registry import PricingRegistry
+from otel_cost.store import Store
+from otel_cost.store.writer import prepare_events, write_events, write_prepared
+
+# claude-opus-4-8: 1000 input x 5e-06 + 100 output x 2.5e-05.
+COST_1000_100 = D("0.0075")
+
+
+def test_written_ids_reach_id_table(store: Store, registry: PricingRegistry) -> None:
+    write_events(store, [registry.price_event(make_event("a", 1000, 10))])
+    write_events(store, [registry.price_event(make_event("a", 1000, 100))])
+    write_events(store, [registry.price_event(make_event("b", 1000, 100))])
+    rows = store.query(
+        "SELECT event_id, month FROM cost_event_ids FINAL ORDER BY event_id"
+    )
+    # make_event times every event on 2026-11-20.
+    assert rows == [("a", 202611), ("b", 202611)]
+
+
+def test_id_table_uses_small_granules(store: Store) -> None:
+    engine = store.query(
+        "SELECT engine_full FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'cost_event_ids'"
+    )[0][0]
+    assert "index_granularity = 128" in engine
+
+
+def test_archived_id_stored_as_new(store: Store, registry: PricingRegistry) -> None:
+    # An id whose month was dropped from cost_events stays in cost_event_ids.
+    store.command(
+        "INSERT INTO cost_event_ids VALUES ('gone', 202611), ('gone2', 202611)"
+    )
+    plain = write_events(store, [registry.price_event(make_event("gone", 1000, 100))])
+    block = prepare_events(
+        store, [registry.price_event(make_event("gone2", 1000, 100))]
+    )
+    assert block is not None
+    prepared = write_prepared(store, [block])
+    assert (plain.inserted, plain.duplicates) == (1, 0)
+    assert (prepared.inserted, prepared.duplicates) == (1, 0)
+    assert raw_total(store) == (2 * COST_1000_100, 2)
+    assert rollup_total(store) == (2 * COST_1000_100, 2, 200)
