@@ -48,3 +48,20 @@ def test_archived_id_stored_as_new(store: Store, registry: PricingRegistry) -> N
     assert (prepared.inserted, prepared.duplicates) == (1, 0)
     assert raw_total(store) == (2 * COST_1000_100, 2)
     assert rollup_total(store) == (2 * COST_1000_100, 2, 200)
+
+
+def test_control_character_ids_fit_lookups(
+    store: Store, registry: PricingRegistry
+) -> None:
+    # JSON writes each control character as six bytes and quoting adds a
+    # seventh, so 45 ids of 1,020 such characters would make a 320 KB query,
+    # over the 256 KiB limit, if they were not measured as written.
+    ids = [f"{number:02d}" + "\x01" * 1020 for number in range(45)]
+    events = [registry.price_event(make_event(event_id, 1000, 100)) for event_id in ids]
+    block = prepare_events(store, events)
+    assert block is not None
+    first = write_prepared(store, [block])
+    again = write_events(store, events)
+    assert first.inserted == 45
+    assert again.duplicates == 45
+    assert raw_total(store) == (45 * COST_1000_100, 45)

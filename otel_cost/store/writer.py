@@ -17,6 +17,7 @@ path above instead.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ SESSION_COLUMNS = [*ROLLUP_COLUMNS, "session_id", "first_ts", "last_ts"]
 # ClickHouse rejects queries over 256 KiB (max_query_size), so each lookup
 # carries at most this many bytes of quoted ids.
 LOOKUP_BYTES = 128 * 1024
+# Characters that JSON or a ClickHouse string literal escapes.
+_ESCAPED = re.compile(r"[\\\"']")
 
 
 @dataclass
@@ -306,8 +309,7 @@ def _json_chunks(event_ids: Sequence[str]) -> list[str]:
     chunks: list[str] = []
     start = size = 0
     for index, event_id in enumerate(event_ids):
-        # Quoting can double a character, and JSON escapes can take six bytes.
-        cost = 2 * len(event_id.encode()) + 8
+        cost = _json_literal_bytes(event_id)
         if index > start and size + cost > LOOKUP_BYTES:
             chunks.append(orjson.dumps(list(event_ids[start:index])).decode())
             start, size = index, 0
@@ -315,6 +317,15 @@ def _json_chunks(event_ids: Sequence[str]) -> list[str]:
     if len(event_ids) > start:
         chunks.append(orjson.dumps(list(event_ids[start:])).decode())
     return chunks
+
+
+def _json_literal_bytes(event_id: str) -> int:
+    """Return the bytes ``event_id`` takes in a quoted JSON array, with its comma."""
+    if event_id.isascii() and event_id.isprintable() and not _ESCAPED.search(event_id):
+        return len(event_id) + 3
+    # JSON escapes a control character in six bytes, and quoting then doubles
+    # every backslash, so measure the escaped text itself.
+    return len(_quoted(orjson.dumps(event_id).decode()).encode()) - 1
 
 
 def _quoted(text: str) -> str:
