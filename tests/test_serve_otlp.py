@@ -366,3 +366,27 @@ def test_metrics_accepted_with_warning(store, registry):
         in page
     )
     assert totals(store)["events"] == 0
+
+
+def test_gzip_members_all_read(store, registry):
+    first = trace_request([span(1, ANTHROPIC_SPAN)], {"service.name": "a"})
+    second = trace_request([span(2, ANTHROPIC_SPAN)], {"service.name": "a"})
+    # Two gzip members one after another, as `cat a.gz b.gz` makes; protobuf
+    # messages concatenated are one message holding both resource lists.
+    body = gzip.compress(first.SerializeToString()) + gzip.compress(
+        second.SerializeToString()
+    )
+    cut = gzip.compress(first.SerializeToString())[:-6]
+    with serving(store, registry) as service, client() as http:
+        url = f"{service.urls['otlp_http_url']}/v1/traces"
+        headers = {
+            "Content-Type": "application/x-protobuf",
+            "Content-Encoding": "gzip",
+        }
+        whole = http.post(url, content=body, headers=headers)
+        truncated = http.post(url, content=cut, headers=headers)
+    assert whole.status_code == 200
+    assert truncated.status_code == 400
+    result = totals(store)
+    assert result["events"] == 2
+    assert result["cost"] == 2 * ANTHROPIC_COST

@@ -66,16 +66,30 @@ def decompress(body: bytes, encoding: str, limit: int = MAX_REQUEST_BYTES) -> by
         raise InvalidRequestError(
             f"unsupported Content-Encoding {encoding!r}; expected gzip, deflate or identity"
         )
-    inflater = zlib.decompressobj(wbits)
-    try:
-        data = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise InvalidRequestError(f"invalid {encoding} body: {exc}") from None
-    if len(data) > limit:
-        raise RequestTooLargeError(
-            f"request body is over {limit} bytes after decompression"
-        )
-    return data
+    # A gzip body may hold several members one after another, as gzip files
+    # concatenated with cat do; each is inflated in turn.
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            part = inflater.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            raise InvalidRequestError(f"invalid {encoding} body: {exc}") from None
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            raise RequestTooLargeError(
+                f"request body is over {limit} bytes after decompression"
+            )
+        if not inflater.eof:
+            raise InvalidRequestError(
+                f"invalid {encoding} body: it ends before the compressed data does"
+            )
+        rest = inflater.unused_data
+        if not rest or encoding == "deflate":
+            return b"".join(parts)
 
 
 def parse_protobuf(message_type: type[RequestT], body: bytes) -> RequestT:
