@@ -390,3 +390,23 @@ def test_gzip_members_all_read(store, registry):
     result = totals(store)
     assert result["events"] == 2
     assert result["cost"] == 2 * ANTHROPIC_COST
+
+
+def test_huge_reported_cost_rejected_alone(store, registry):
+    good = [span(number, ANTHROPIC_SPAN) for number in range(1, 60)]
+    huge = span(60, {**ANTHROPIC_SPAN, "gen_ai.usage.cost": 1e300})
+    body = trace_request([*good, huge], {"service.name": "a"})
+    with serving(store, registry) as service, client() as http:
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=body.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+    assert reply.status_code == 200
+    response = ExportTraceServiceResponse.FromString(reply.content)
+    assert response.partial_success.rejected_spans == 1
+    message = response.partial_success.error_message
+    assert "gen_ai.usage.cost must be below 1000000000000 USD" in message
+    result = totals(store)
+    assert result["events"] == 59
+    assert result["cost"] == 59 * ANTHROPIC_COST

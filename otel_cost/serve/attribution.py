@@ -148,6 +148,11 @@ def reported_cost(attrs: Mapping[str, Any]) -> Decimal | None:
     return None
 
 
+#: Reported amounts at or above this are rejected: no single request costs a
+#: trillion dollars, and sums of such amounts must fit Decimal(38, 12).
+MAX_USD = Decimal(10**12)
+
+
 def usd(value: Any, name: str) -> Decimal:
     """Return a non-negative amount as an exact Decimal (floats via their repr)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -161,6 +166,10 @@ def usd(value: Any, name: str) -> Decimal:
     if not amount.is_finite() or amount < 0:
         raise InvalidAttributeError(
             f"{name} must be a finite amount >= 0, got {value!r}"
+        )
+    if amount >= MAX_USD:
+        raise InvalidAttributeError(
+            f"{name} must be below {MAX_USD} USD, got {value!r:.40}"
         )
     return amount
 
