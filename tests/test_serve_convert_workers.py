@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from decimal import Decimal
+from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
@@ -76,3 +81,49 @@ def test_resend_through_workers_counts_once(store, registry):
     assert result["cost"] == 90 * CHAT_COST
     assert result["rollup_events"] == 90
     assert result["rollup_cost"] == 90 * CHAT_COST
+
+
+def children_of(pid: int) -> list[int]:
+    """Return the ids of the processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_exit_with_killed_service(tmp_path: Path) -> None:
+    env = {**os.environ, "OTEL_COST_DATA_DIR": str(tmp_path / "data")}
+    command = [
+        sys.executable, "-m", "otel_cost", "serve", "--db", f"chdb://{tmp_path / 'store'}",
+        "--grpc-port", "0", "--http-port", "0", "--api-port", "0",
+        "--convert-workers", "1",
+    ]  # fmt: skip
+    service = subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL)
+    try:
+        discovery = tmp_path / "data" / "serve.json"
+        deadline = time.monotonic() + 60
+        while not discovery.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert discovery.exists()
+        workers = children_of(service.pid)
+        assert workers
+    finally:
+        service.kill()
+        service.wait(30)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if alive(pid)]

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import os
+import threading
+import time
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +37,8 @@ from otel_cost.store.writer import PreparedEvents, encode_prepared, native_encod
 logger = logging.getLogger(__name__)
 
 TRACES, LOGS = "traces", "logs"
+#: How often a worker checks that the service that started it still runs.
+PARENT_CHECK_SECONDS = 1.0
 
 
 @dataclass
@@ -65,6 +70,17 @@ def _start_worker(pricing_files: list[str], type_names: list[str]) -> None:
     global _registry, _encoder
     _registry = load_registry(pricing_files)
     _encoder = native_encoder(type_names)
+    threading.Thread(
+        target=_exit_with_parent, args=(os.getppid(),), name="parent-watch", daemon=True
+    ).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A service killed outright cannot stop its workers, which would then run
+    # on with nothing to do: each exits once its parent process is gone.
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _convert(signal: str, body: bytes) -> RemoteConversion:
@@ -125,6 +141,9 @@ class ConvertPool:
                 _convert, signal, request.SerializeToString()
             )
             result: RemoteConversion = future.result()
+        except CancelledError:
+            # The service is stopping; the request is refused as it is.
+            return None
         except BrokenProcessPool as exc:
             # A worker died; the service converts in its own process from now on.
             logger.error("a conversion worker stopped, converting in-process: %s", exc)
@@ -143,8 +162,12 @@ class ConvertPool:
         return convert(request, self.registry).events
 
     def close(self) -> None:
-        """Stop the workers."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers without waiting for conversions under way.
+
+        The service refuses every request once it stops, so a conversion still
+        running has no use; its worker exits when it ends.
+        """
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _ping() -> bool:
