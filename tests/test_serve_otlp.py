@@ -410,3 +410,24 @@ def test_huge_reported_cost_rejected_alone(store, registry):
     result = totals(store)
     assert result["events"] == 59
     assert result["cost"] == 59 * ANTHROPIC_COST
+
+
+def test_long_response_ids_stay_distinct(store, registry):
+    shared = "msg_" + "a" * 1100
+    spans = [
+        span(1, {**ANTHROPIC_SPAN, "gen_ai.response.id": shared + "-one"}),
+        span(2, {**ANTHROPIC_SPAN, "gen_ai.response.id": shared + "-two"}),
+    ]
+    body = trace_request(spans, {"service.name": "claude-code"})
+    with serving(store, registry) as service, client() as http:
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=body.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+    assert reply.status_code == 200
+    result = totals(store)
+    assert result["events"] == 2
+    assert result["cost"] == 2 * ANTHROPIC_COST
+    ids = [row[0] for row in store.query("SELECT event_id FROM cost_events")]
+    assert all(len(event_id) <= len("claude-code:") + 1024 for event_id in ids)

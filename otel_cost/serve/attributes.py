@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -51,6 +52,30 @@ def text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)[:MAX_VALUE_CHARS]
+
+
+def id_text(value: Any) -> str:
+    """Return an id attribute as a string of at most `MAX_VALUE_CHARS` characters.
+
+    A longer id keeps its start and ends in a hash of the whole, so two ids that
+    differ only after the cut stay two ids.
+    """
+    full = value if type(value) is str else text(value)
+    if len(full) <= MAX_VALUE_CHARS:
+        return full
+    digest = hashlib.sha256(full.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{full[: MAX_VALUE_CHARS - len(digest) - 1]}~{digest}"
+
+
+def first_id(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str:
+    """Return the first non-empty id of ``keys``, made distinct as `id_text` does."""
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            found = id_text(value)
+            if found:
+                return found
+    return ""
 
 
 def first_in(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> str:

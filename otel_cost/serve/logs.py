@@ -39,7 +39,14 @@ from otel_cost.normalise.usage import (
     from_semconv,
 )
 from otel_cost.serve import attribution
-from otel_cost.serve.attributes import any_value, first_in, text, to_dict
+from otel_cost.serve.attributes import (
+    any_value,
+    first_id,
+    first_in,
+    id_text,
+    text,
+    to_dict,
+)
 from otel_cost.serve.otlp_decode import hex_id
 
 UINT32_MAX = 2**32 - 1
@@ -198,7 +205,7 @@ def _claude_api_request(
             "cache_creation_input_tokens": attrs.get("cache_creation_tokens"),
         }
     )
-    request_id = text(attrs.get("request_id"))
+    request_id = id_text(attrs.get("request_id"))
     event = _base(
         record,
         attrs,
@@ -223,7 +230,7 @@ def _claude_reported_cost(attrs: Mapping[str, Any]) -> Decimal | None:
 
 
 def _tool_result(record: LogRecord, attrs: dict[str, Any], harness: str) -> CostEvent:
-    call_id = first_in(attrs, ("tool_use_id", "call_id", "gen_ai.tool.call.id"))
+    call_id = first_id(attrs, ("tool_use_id", "call_id", "gen_ai.tool.call.id"))
     success = text(attrs.get("success")).lower()
     failed = success in ("false", "0")
     return _base(

@@ -23,7 +23,7 @@ from otel_cost.errors import OtelCostError, UsageFormatError
 from otel_cost.events import CostEvent, FeeCategory, Usage
 from otel_cost.normalise.usage import from_anthropic, from_semconv
 from otel_cost.serve import attribution
-from otel_cost.serve.attributes import first_in, text, to_dict
+from otel_cost.serve.attributes import first_id, first_in, id_text, text, to_dict
 from otel_cost.serve.otlp_decode import hex_id
 
 MAX_MODEL_CHARS = 256
@@ -220,7 +220,7 @@ def _event_id(
 ) -> str:
     # A tool call seen both as a span and as a log record (Claude Code's
     # tool_result, Codex's tool_result) shares its call id, so it counts once.
-    call_id = first_in(attrs, TOOL_CALL_ID_KEYS)
+    call_id = first_id(attrs, TOOL_CALL_ID_KEYS)
     if operation in TOOL_OPERATIONS and call_id:
         return f"{harness}:tool:{call_id}"
     # The transcript importer keys Claude Code responses by message id.
@@ -228,7 +228,7 @@ def _event_id(
     # message id, so a request exported both as this span and as that event
     # is stored twice. Codex's responses span and its response.completed log
     # event share no id either. Export either an agent's traces or its logs.
-    response_id = text(attrs.get("gen_ai.response.id"))
+    response_id = id_text(attrs.get("gen_ai.response.id"))
     if harness == "claude-code" and response_id:
         return f"{harness}:{response_id}"
     return f"otlp:{trace_id}:{span_id}"
