@@ -5,10 +5,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
+
+#: Event times outside [2000-01-01, 2100-01-01) are rejected: the rollups store
+#: whole seconds in 32 bits, which end in 2106, and no agent ran before 2000.
+EARLIEST_TS = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TS = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def time_out_of_range(ts: datetime) -> str | None:
+    """Return why ``ts`` cannot be an event time, or None when it can."""
+    if EARLIEST_TS <= ts < LATEST_TS:
+        return None
+    return f"{ts.isoformat()} is outside 2000-01-01 to 2100-01-01"
 
 
 class TokenCategory(StrEnum):

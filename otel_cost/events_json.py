@@ -16,7 +16,14 @@ from typing import Any
 import jsonschema
 
 from otel_cost.errors import OtelCostError
-from otel_cost.events import CostEvent, CostStatus, FeeCategory, TokenCategory, Usage
+from otel_cost.events import (
+    CostEvent,
+    CostStatus,
+    FeeCategory,
+    TokenCategory,
+    Usage,
+    time_out_of_range,
+)
 from otel_cost.normalise.usage import count
 
 SCHEMA_VERSION = 1
@@ -66,6 +73,9 @@ def event_from_json(payload: Any) -> CostEvent:
         raise InvalidEventError(
             f"invalid cost event field 'ts': {payload['ts']!r} has no zone"
         )
+    problem = time_out_of_range(ts)
+    if problem:
+        raise InvalidEventError(f"invalid cost event field 'ts': {problem}")
     usage = payload.get("usage", {})
     reported = payload.get("reported_cost_usd")
     status = payload.get("cost_status")

@@ -28,7 +28,7 @@ from otel_cost.capture.importers.record_fields import RecordError, tokens
 from otel_cost.cli.main import cli
 from otel_cost.errors import UsageFormatError
 from otel_cost.events import TokenCategory
-from otel_cost.events_json import event_from_json
+from otel_cost.events_json import InvalidEventError, event_from_json
 from otel_cost.normalise.usage import MAX_TOKENS_PER_CATEGORY, count
 
 LIMIT = 10_000_000_000
@@ -89,6 +89,13 @@ def test_event_json_integral_float_usage() -> None:
     )
     assert event.usage.tokens == {TokenCategory.INPUT: 100, TokenCategory.OUTPUT: 7}
     assert type(event.usage.tokens[TokenCategory.INPUT]) is int
+
+
+@pytest.mark.parametrize("ts", ["1999-12-31T23:59:59Z", "2100-01-01T00:00:00Z"])
+def test_event_json_time_out_of_range(ts: str) -> None:
+    payload = {"event_id": "t", "ts": ts, "harness": "curl", "source": "api"}
+    with pytest.raises(InvalidEventError, match="is outside 2000-01-01 to 2100-01-01"):
+        event_from_json(payload)
 
 
 def api_event(event_id: str, usage: dict[str, object]) -> dict[str, object]:

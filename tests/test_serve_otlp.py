@@ -431,3 +431,22 @@ def test_long_response_ids_stay_distinct(store, registry):
     assert result["cost"] == 2 * ANTHROPIC_COST
     ids = [row[0] for row in store.query("SELECT event_id FROM cost_events")]
     assert all(len(event_id) <= len("claude-code:") + 1024 for event_id in ids)
+
+
+def test_event_times_outside_range_rejected(store, registry):
+    early = span(1, ANTHROPIC_SPAN, start_ns=1)
+    late = span(2, ANTHROPIC_SPAN, start_ns=2**64 - 10**9)
+    good = span(3, ANTHROPIC_SPAN)
+    body = trace_request([early, late, good], {"service.name": "a"})
+    with serving(store, registry) as service, client() as http:
+        reply = http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=body.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+    response = ExportTraceServiceResponse.FromString(reply.content)
+    assert response.partial_success.rejected_spans == 2
+    message = response.partial_success.error_message
+    assert "1970-01-01T00:00:00+00:00 is outside 2000-01-01 to 2100-01-01" in message
+    assert "2554-07-21" in message
+    assert totals(store)["events"] == 1

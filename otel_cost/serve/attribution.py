@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from otel_cost.errors import OtelCostError
-from otel_cost.events import CostEvent
+from otel_cost.events import CostEvent, time_out_of_range
 from otel_cost.serve import attributes as keys
 from otel_cost.serve.attributes import first_text, text
 
@@ -191,8 +191,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def nanos_to_datetime(nanos: int) -> datetime:
-    """Return a UTC time from nanoseconds since the Unix epoch."""
-    return EPOCH + timedelta(microseconds=nanos // 1000)
+    """Return a UTC time from nanoseconds since the Unix epoch.
+
+    Raises `InvalidAttributeError` for a time no event can have.
+    """
+    return checked_time(EPOCH + timedelta(microseconds=nanos // 1000))
+
+
+def checked_time(ts: datetime) -> datetime:
+    """Return ``ts``, or raise `InvalidAttributeError` when no event has that time."""
+    problem = time_out_of_range(ts)
+    if problem:
+        raise InvalidAttributeError(f"event time {problem}")
+    return ts
 
 
 def kept_attributes(attrs: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:

@@ -145,7 +145,8 @@ def event_time(record: LogRecord, attrs: Mapping[str, Any]) -> datetime:
             raise attribution.InvalidAttributeError(
                 f"event.timestamp must be an ISO 8601 time, got {stamp!r}"
             ) from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        zoned = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return attribution.checked_time(zoned)
     nanos = record.time_unix_nano or record.observed_time_unix_nano
     if not nanos:
         raise attribution.InvalidAttributeError(
