@@ -49,7 +49,7 @@ SERVER_TTL = (
 # taken), so any shard will do.
 SHARDED_TABLES = {
     "cost_events": "cityHash64(event_id)",
-    "cost_event_ids": "cityHash64(event_id)",
+    "cost_event_ids": "id_hash",
     "cost_rollup_15m": "rand()",
     "cost_sessions": "rand()",
     "cost_ingest_1m": "rand()",
