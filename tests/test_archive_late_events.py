@@ -93,7 +93,7 @@ def archived(
         "archive", "export", "--db", engine_dsn, "--older-than", "365d",
         "--to", str(directory), "--drop",
     )  # fmt: skip
-    assert output.startswith("exported and dropped 1999-01: 1 events, $0.000115 (")
+    assert output.startswith("exported and dropped 1999-01: 1 event, $0.000115 (")
     return directory
 
 
@@ -139,7 +139,7 @@ def test_late_event_survives_reconcile_and_restore(
 
     output = invoke("archive", "restore", "--db", engine_dsn, str(archived))
 
-    assert output.startswith("restored 1999-01: 1 events, $0.000115 (")
+    assert output.startswith("restored 1999-01: 1 event, $0.000115 (")
     assert output.rstrip().endswith("; kept 1 late event")
     assert january_events(store) == (2, COST_JANUARY, 1003, 104)
     assert january(store, "cost_rollup_15m") == (2, COST_JANUARY, 1003, 104)

@@ -186,7 +186,7 @@ def test_cli_export_and_restore(
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("exported and dropped 2024-10: 3 events, $0.0225 (")
-    assert lines[1].startswith("exported and dropped 2025-01: 1 events, $0.01 (")
+    assert lines[1].startswith("exported and dropped 2025-01: 1 event, $0.01 (")
     assert history.query("SELECT count() FROM cost_events") == [(1,)]
     result = runner.invoke(
         cli, ["archive", "restore", "--db", engine_dsn, str(tmp_path)]

@@ -182,7 +182,7 @@ async def test_top_panels_at_80x24(source: StoreSource) -> None:
         assert "62%" in mix
         assert "38%" in mix
         unpriced = plain(app.query_one("#unpriced", Static))
-        assert "1 unpriced events" in unpriced
+        assert "1 unpriced event," in unpriced
         assert "mystery-model" in unpriced
         operations = plain(app.query_one("#operations", Static))
         assert "$1.20" in operations
@@ -228,7 +228,7 @@ async def test_top_drills_into_session(source: StoreSource) -> None:
         assert app.screen.session_id == "s-beta"
         summary = plain(app.screen.query_one("#session-summary", Static))
         assert "$1.20" in summary
-        assert "1 unpriced events" in summary
+        assert "1 unpriced event" in summary
         await pilot.press("escape", "escape")
         await pilot.pause()
         assert app.screen is app.screen_stack[0]

@@ -47,7 +47,7 @@ def _read_size(tool_input: dict[str, Any]) -> tuple[int, str]:
     limit = tool_input.get("limit")
     if isinstance(limit, int) and limit > 0:
         size = min(size, limit * AVERAGE_LINE_BYTES)
-    return size, f"reading {path.name} ({size} bytes)"
+    return size, f"reading {path.name} ({size} byte{'' if size == 1 else 's'})"
 
 
 def _edit_bytes(tool_input: dict[str, Any]) -> int:
@@ -81,7 +81,7 @@ def tool_action(payload: dict[str, Any], harness: str) -> Action:
         return Action(
             ActionKind.EDIT,
             added_tokens=size // BYTES_PER_TOKEN,
-            label=f"{tool} edit ({size} bytes)",
+            label=f"{tool} edit ({size} byte{'' if size == 1 else 's'})",
             **common,
         )
     size = len(str(command or "").encode("utf-8"))

@@ -80,7 +80,7 @@ def restore_command(dsn: str | None, directory: Path) -> None:
     for archived in restored:
         if archived.outcome is Outcome.ALREADY_STORED:
             click.echo(
-                f"skipped {_month(archived)}: all {archived.events} events of "
+                f"skipped {_month(archived)}: all {_count(archived.events, 'event')} of "
                 f"{archived.path} are already stored"
             )
             continue
@@ -94,7 +94,7 @@ def restore_command(dsn: str | None, directory: Path) -> None:
 
 def _describe(archived: ArchivedPartition) -> str:
     return (
-        f"{_month(archived)}: {archived.events} events, "
+        f"{_month(archived)}: {_count(archived.events, 'event')}, "
         f"${decimal_text(archived.cost_usd)} ({archived.path})"
     )
 

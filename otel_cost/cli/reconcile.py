@@ -96,7 +96,7 @@ def reconcile_command(
         _print_text(report)
     if report.bounds_unfixable:
         click.echo(
-            f"error: {report.bounds_unfixable} session groups in cost_sessions have "
+            f"error: {report.bounds_unfixable} session group(s) in cost_sessions have "
             "first_ts or last_ts beyond their events; a correction row cannot "
             "repair that, rebuild the month from cost_events FINAL",
             err=True,

@@ -83,7 +83,8 @@ def _project_lines(status: DayStatus) -> list[str]:
     if status.today.unpriced_events:
         count = status.today.unpriced_events
         lines.append(
-            f"{count} unpriced events today | color={STATE_COLOURS[BudgetState.RED]}"
+            f"{count} unpriced event{'' if count == 1 else 's'} today "
+            f"| color={STATE_COLOURS[BudgetState.RED]}"
         )
     return lines
 

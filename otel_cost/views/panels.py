@@ -51,7 +51,7 @@ def session_panel(detail: SessionDetail | None) -> RenderableType:
         Text(f"{session.harness} · {session.project or '(no project)'}"),
         Text.assemble(
             (money(session.cost_usd), "bold"),
-            f"  {money(session.rate_usd_per_minute)}/min  {session.events} events",
+            f"  {money(session.rate_usd_per_minute)}/min  {_count(session.events, 'event')}",
         ),
     ]
     used = [(name, count) for name, count in detail.tokens.items() if count]
@@ -59,7 +59,7 @@ def session_panel(detail: SessionDetail | None) -> RenderableType:
         lines.append(Text("  ".join(f"{name} {tokens(count)}" for name, count in used)))
     if session.unpriced_events:
         lines.append(
-            Text(f"{session.unpriced_events} unpriced events", style="bold red")
+            Text(_count(session.unpriced_events, "unpriced event"), style="bold red")
         )
     return Group(*lines)
 
@@ -120,7 +120,7 @@ def unpriced_line(snapshot: Snapshot) -> Text:
         return Text("")
     models = ", ".join(unpriced.models) if unpriced.models else "unknown models"
     return Text(
-        f"! {unpriced.events} unpriced events, {tokens(unpriced.tokens)} tokens "
+        f"! {_count(unpriced.events, 'unpriced event')}, {tokens(unpriced.tokens)} tokens "
         f"without a price ({models}): totals exclude them",
         style="bold red",
     )
@@ -138,3 +138,7 @@ def sessions_rows(rows: list[SessionRow]) -> list[tuple[str, ...]]:
         )
         for row in rows
     ]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
