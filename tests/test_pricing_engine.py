@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from otel_cost.events import CostStatus, FeeCategory, Usage
+from otel_cost.events import CostEvent, CostStatus, FeeCategory, Usage
 from otel_cost.events import TokenCategory as T
 from otel_cost.pricing.registry import PricingRegistry
 
@@ -134,6 +134,22 @@ def test_web_search_per_query_fee(registry: PricingRegistry) -> None:
     usage = Usage(tokens={T.INPUT: 100}, fees={FeeCategory.WEB_SEARCH: 3})
     expected = 100 * D("0.000003") + 3 * D("0.01")
     assert quote_total(registry, "claude-sonnet-4-5", usage) == expected
+
+
+def test_missing_search_fee_named(registry: PricingRegistry) -> None:
+    # The card lists no web-search fee for claude-haiku-4-5.
+    event = CostEvent(
+        event_id="h",
+        ts=AT,
+        harness="claude-code",
+        source="import",
+        model="claude-haiku-4-5",
+        usage=Usage(tokens={T.INPUT: 10}, fees={FeeCategory.WEB_SEARCH: 3}),
+    )
+    priced = registry.price_event(event)
+    assert priced.cost_status is CostStatus.PRICED
+    assert priced.cost_usd == 10 * D("0.000001")
+    assert priced.attributes["otel_cost.unpriced_fees"] == "web_search"
 
 
 def test_unknown_model_is_unpriced(registry: PricingRegistry) -> None:

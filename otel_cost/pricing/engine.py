@@ -160,7 +160,8 @@ class RatePlan:
             total += fee * searches
         elif searches:
             # NOTE: the event stays priced without the fee, so its cost is too
-            # low; only `otel-cost price` names the gap. Reports do not yet.
+            # low. The event's otel_cost.unpriced_fees attribute names the gap;
+            # reports do not show it yet.
             unpriced_fees.append(FeeCategory.WEB_SEARCH.value)
         return PricedUsage(
             lines=lines,

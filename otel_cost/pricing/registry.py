@@ -143,6 +143,10 @@ class PricingRegistry:
         if quote.status is CostStatus.PRICED and quote.priced is not None:
             event.cost_lines = list(quote.priced.lines)
             event.cost_usd = quote.priced.total_usd
+            if quote.priced.unpriced_fees:
+                event.attributes["otel_cost.unpriced_fees"] = ",".join(
+                    quote.priced.unpriced_fees
+                )
             if event.cost_status is not CostStatus.ESTIMATED:
                 event.cost_status = CostStatus.PRICED
         else:
