@@ -16,7 +16,7 @@ from otel_cost.events import CostEvent, CostStatus, TokenCategory, Usage
 from otel_cost.store import Store
 from otel_cost.store.writer import write_events
 from otel_cost.views import panels
-from otel_cost.views.model import Query
+from otel_cost.views.model import BudgetLine, Query
 from otel_cost.views.source import StoreSource
 from otel_cost.views.top_app import SessionScreen, SessionsScreen, TopApp
 
@@ -281,3 +281,19 @@ def test_snapshot_budget_colours(
     assert "$0.2500" in text
     assert "94%" in text
     assert "#c62828" in console.export_html(inline_styles=True).lower()
+
+
+def test_budget_panel_names_unpriced_events() -> None:
+    line = BudgetLine(
+        scope="session",
+        name="dev-session",
+        limit_usd=Decimal("1"),
+        spent_usd=Decimal("0.5"),
+        unpriced_events=2,
+        instance="sess-otlp-1",
+    )
+    console = Console(width=80, record=True)
+    console.print(panels.budgets_panel([line]))
+    text = console.export_text()
+    assert "dev-session sess-otlp-1" in text
+    assert "50% +2 unpriced events" in text

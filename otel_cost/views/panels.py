@@ -82,8 +82,14 @@ def budgets_panel(budgets: list[BudgetLine] | None) -> RenderableType:
     for line in budgets:
         style = STATE_COLOURS[line.state]
         used = percent(line.spent_usd, line.limit_usd)
+        name = " ".join(
+            part for part in (line.name or line.scope, line.instance) if part
+        )
+        if line.unpriced_events:
+            # Spend leaves these out, so "used" may be too low.
+            used += f" +{_count(line.unpriced_events, 'unpriced event')}"
         table.add_row(
-            Text(f"{line.name or line.scope}", style=style),
+            Text(name, style=style),
             Text(money(line.remaining_usd), style=style),
             Text(used, style=style),
         )
