@@ -450,3 +450,24 @@ def test_event_times_outside_range_rejected(store, registry):
     assert "1970-01-01T00:00:00+00:00 is outside 2000-01-01 to 2100-01-01" in message
     assert "2554-07-21" in message
     assert totals(store)["events"] == 1
+
+
+def test_long_session_ids_stay_distinct(store, registry):
+    shared = "session-" + "b" * 1100
+    spans = [
+        span(1, {**ANTHROPIC_SPAN, "gen_ai.conversation.id": shared + "-one"}),
+        span(2, {**ANTHROPIC_SPAN, "gen_ai.conversation.id": shared + "-two"}),
+    ]
+    body = trace_request(spans, {"service.name": "a"})
+    with serving(store, registry) as service, client() as http:
+        http.post(
+            f"{service.urls['otlp_http_url']}/v1/traces",
+            content=body.SerializeToString(),
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+        events = http.get(
+            f"{service.urls['api_url']}/api/v1/sessions/{shared}-one/events"
+        ).json()["events"]
+    sessions = store.query("SELECT uniqExact(session_id) FROM cost_events")[0][0]
+    assert sessions == 2
+    assert len(events) == 1

@@ -18,6 +18,7 @@ import orjson
 
 from otel_cost.errors import OtelCostError
 from otel_cost.serve import queries
+from otel_cost.serve.attributes import id_text
 from otel_cost.serve.canonical import InvalidEventError, parse_body, parse_event
 from otel_cost.serve.http_common import BodyError, Handler
 from otel_cost.serve.ingest import price
@@ -128,7 +129,9 @@ class ApiHandler(Handler):
                 }
             elif match:
                 limit = queries.parse_limit(params.get("limit"), "limit", 1000)
-                session_id = unquote(match.group(1))
+                # A session id over the attribute limit is stored as id_text
+                # shortens it, so look it up the same way.
+                session_id = id_text(unquote(match.group(1)))
                 payload = {
                     "session_id": session_id,
                     "events": queries.session_events(store, session_id, limit),

@@ -13,7 +13,7 @@ import orjson
 from otel_cost.errors import OtelCostError
 from otel_cost.events import CostEvent, time_out_of_range
 from otel_cost.serve import attributes as keys
-from otel_cost.serve.attributes import first_text, text
+from otel_cost.serve.attributes import first_text, id_text, text
 
 # ``service.name`` values of the agents whose telemetry we read, mapped to the
 # harness names the importers use. Codex names its service after the entry
@@ -87,7 +87,9 @@ def owners(attrs: Mapping[str, Any]) -> dict[str, str]:
     for key in OWNER_KEYS.intersection(attrs):
         field, rank = OWNER_KEY_RANKS[key]
         if rank < ranks.get(field, len(OWNER_FIELDS[field])):
-            value = text(attrs[key])
+            # A long session id keeps a hash of the whole, as event ids do.
+            read = id_text if field == "session_id" else text
+            value = read(attrs[key])
             if value:
                 found[field] = value
                 ranks[field] = rank
