@@ -242,3 +242,16 @@ def test_session_override_needs_no_approver(store: Store, tmp_path: Path) -> Non
     )  # fmt: skip
     assert both.exit_code == 1
     assert "give --session or --task, not both" in both.output
+
+
+def test_cli_session_envelope_without_sessions(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "budgets.yaml"
+    path.write_text("envelopes:\n  - {name: dev, scope: session, limit_usd: 5}\n")
+    spend(store, datetime(2026, 12, 10, tzinfo=UTC), "1")
+    status = CliRunner().invoke(
+        cli, ["budget", "status", "--at", "2027-06-01T00:00:00Z", "--file", str(path)]
+    )
+    assert status.exit_code == 0, status.output
+    assert status.output.splitlines() == [
+        "dev [session]: no session in the last 24 hours; pass --session ID to see one"
+    ]

@@ -153,7 +153,7 @@ def test_cli_table_says_unpriced(loaded: Store, engine_dsn: str) -> None:
         cli, ["report", "--db", engine_dsn, "--by", "model", "--tz", "UTC"]
     )
     assert result.exit_code == 0, result.output
-    assert "1 event unpriced" in result.output
+    assert "Unpriced: 1 event." in result.output
     assert "unpriced" in result.output.split("mystery-model")[1].splitlines()[0]
     assert "$0.07" in result.output  # 0.0675 rounds half up to 0.07
 

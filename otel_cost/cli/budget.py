@@ -287,14 +287,21 @@ def status_command(
         envelopes = [find_envelope(envelopes, name) for name in names]
     now = parse_instant(at_text, "--at") if at_text else datetime.now(UTC)
     store = open_store(dsn)
-    payloads = [
-        status_payload(status)
+    statuses = {
+        envelope.name: envelope_statuses(store, envelope, now, session)
         for envelope in envelopes
-        for status in envelope_statuses(store, envelope, now, session)
-    ]
+    }
+    payloads = [status_payload(item) for found in statuses.values() for item in found]
     if as_json:
         print_json(payloads)
         return
+    for envelope in envelopes:
+        if not statuses[envelope.name]:
+            # A session envelope shows the sessions of the last 24 hours.
+            click.echo(
+                f"{envelope.name} [{envelope.scope.value}]: no session in the last "
+                "24 hours; pass --session ID to see one"
+            )
     for item in payloads:
         projected = (
             f", projected ${_usd(item['projected_usd'])}"

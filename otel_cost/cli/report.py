@@ -1,4 +1,4 @@
-"""``otel-cost report``: cost grouped by day, session, project, model or harness."""
+"""``otel-cost report``: cost grouped by day, session, project, model, harness or provider."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def report_command(
     tz: str | None,
     output_format: str,
 ) -> None:
-    """Print stored cost grouped by day, session, project, model or harness."""
+    """Print stored cost grouped by day, session, project, model, harness or provider."""
     try:
         zone = validate_timezone(tz) if tz else local_timezone()
     except ConfigError as exc:

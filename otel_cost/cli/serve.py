@@ -159,7 +159,11 @@ def serve_command(
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     stop.wait()
+    click.echo("otel-cost serve: stopping; writing what was accepted", err=True)
     service.stop()
+    spooled = service.pipeline.spool.size_bytes
+    left = f"; {spooled} bytes stay in the spool for the next start" if spooled else ""
+    click.echo(f"otel-cost serve: stopped{left}", err=True)
 
 
 def _migrate(dsn: str | None) -> None:

@@ -116,8 +116,8 @@ def render_table(report: Report, console: Console, title: str | None = None) -> 
     console.print(table)
     if report.unpriced_events:
         console.print(
-            f"[yellow]{plural(report.unpriced_events, 'event')} unpriced: their tokens "
-            "are counted, but their cost is unknown and left out of the total (it is "
+            f"[yellow]Unpriced: {plural(report.unpriced_events, 'event')}. Tokens "
+            "are counted, but the cost is unknown and left out of the total (it is "
             "not $0; * marks groups with some). Add a rate card with "
             "`otel-cost pricing add`.[/yellow]"
         )

@@ -96,7 +96,10 @@ def _budget_lines(budgets: list[BudgetLine] | None) -> list[str]:
     for line in budgets:
         used = percent(line.spent_usd, line.limit_usd)
         text = f"{_clean(line.name or line.scope)} budget: {used} used, "
-        text += f"{money(line.remaining_usd)} left"
+        if line.remaining_usd < 0:
+            text += f"{money(-line.remaining_usd)} over"
+        else:
+            text += f"{money(line.remaining_usd)} left"
         if line.unpriced_events:
             # Spend leaves unpriced events out, so "used" may be too low.
             count = line.unpriced_events
