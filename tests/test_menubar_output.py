@@ -103,6 +103,12 @@ def test_swiftbar_red_and_unpriced() -> None:
     assert "2 unpriced events today | color=#c62828" in lines
 
 
+def test_overspent_budget_says_over() -> None:
+    budgets = [BudgetLine("project", "web", Decimal("3.00"), Decimal("3.15"))]
+    lines = render(status(budgets), "swiftbar", COMMAND).splitlines()
+    assert "web budget: 105% used, $0.1500 over | color=#c62828" in lines
+
+
 def test_no_budgets_title_grey() -> None:
     lines = render(status(None), "swiftbar", COMMAND).splitlines()
     assert lines[0] == "$3.50 | color=#9e9e9e"
