@@ -9,6 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from rich.console import Console
 from rich.table import Table
 
+from otel_cost.decimals import decimal_text
 from otel_cost.events import TokenCategory
 from otel_cost.reports.report import Report
 
@@ -145,7 +146,7 @@ def render_csv(report: Report) -> str:
         cost = (
             ""
             if row.events and row.unpriced_events == row.events
-            else format(row.cost_usd, "f")
+            else decimal_text(row.cost_usd)
         )
         writer.writerow(
             [row.key, cost, row.events, row.unpriced_events,
