@@ -146,10 +146,10 @@ def encode_prepared(encoder: Any, events: list[CostEvent]) -> PreparedEvents:
 def write_prepared(store: Store, batches: Sequence[PreparedEvents]) -> WriteResult:
     """Store prepared batches; fall back to `write_events` when any id repeats."""
     ids = [event_id for batch in batches for event_id in batch.ids]
-    if len(set(ids)) != len(ids) or _stored_ids(store, ids):
-        return write_events(
-            store, [event for batch in batches for event in batch.load()]
-        )
+    stored = None if len(set(ids)) != len(ids) else _stored_ids(store, ids)
+    if stored is None or stored:
+        events = [event for batch in batches for event in batch.load()]
+        return _write_events(store, events, stored)
     store.client.raw_insert(
         "cost_events",
         EVENT_COLUMNS,
@@ -208,11 +208,19 @@ def native_encoder(type_names: list[str]) -> Any:
 
 def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
     """Store ``events``, skipping re-sends and replacing grown revisions."""
+    return _write_events(store, events, None)
+
+
+def _write_events(
+    store: Store, events: Iterable[CostEvent], stored_ids: list[str] | None
+) -> WriteResult:
+    # ``stored_ids`` is the result of `_stored_ids` for these events when the
+    # caller already ran it; None runs it here.
     batch = _collapse(events)
     result = WriteResult()
     if not batch:
         return result
-    existing = _lookup(store, list(batch))
+    existing = _lookup(store, list(batch), stored_ids)
     stored: list[CostEvent] = []
     compensations: list[list[Any]] = []
     session_compensations: list[list[Any]] = []
@@ -255,16 +263,19 @@ def _collapse(events: Iterable[CostEvent]) -> dict[str, CostEvent]:
     return batch
 
 
-def _lookup(store: Store, event_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+def _lookup(
+    store: Store, event_ids: Sequence[str], stored: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
     # NOTE: the lookup and the insert are two statements. Two writers storing
     # the same new event at once both insert it: the raw table keeps one row,
     # but the rollups count it twice. Routing each trace to one service avoids
     # this, and `otel-cost reconcile` repairs it (docs/scale.md).
     #
-    # Most events are new, so a first query reads only the sorted event_id
-    # column. Only the ids it finds are read again in full, with FINAL, which
+    # Most events are new, so a first query reads only the id hashes in
+    # cost_event_ids. Only the ids it finds are read in full, with FINAL, which
     # reads every selected column of each granule it touches.
-    stored = _stored_ids(store, event_ids)
+    if stored is None:
+        stored = _stored_ids(store, event_ids)
     if not stored:
         return {}
     columns = ", ".join(
