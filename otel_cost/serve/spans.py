@@ -56,6 +56,18 @@ IGNORED_SPAN_NAMES = (
 )
 TOOL_CALL_ID_KEYS = ("gen_ai.tool.call.id", "gen_ai.tool.call_id", "tool_use_id")
 TOOL_NAME_KEYS = ("gen_ai.tool.name", "tool_name", "tool.name")
+# Keys that alone make a span relevant: the tool names, and the gen_ai.* keys that
+# most GenAI spans carry, so that most spans need no scan of every key.
+RELEVANT_KEYS = frozenset(
+    (
+        *TOOL_NAME_KEYS,
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.usage.input_tokens",
+    )
+)
 KEPT_ATTRIBUTES = (
     "gen_ai.response.id",
     "gen_ai.agent.name",
@@ -106,7 +118,7 @@ def span_to_event(
 def _is_relevant(name: str, attrs: Mapping[str, Any]) -> bool:
     if name in IGNORED_SPAN_NAMES:
         return False
-    if name.startswith("claude_code.") or any(key in attrs for key in TOOL_NAME_KEYS):
+    if name.startswith("claude_code.") or not RELEVANT_KEYS.isdisjoint(attrs):
         return True
     return any(key.startswith(("gen_ai.", "codex.usage.")) for key in attrs)
 
