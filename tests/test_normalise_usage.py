@@ -42,6 +42,19 @@ def test_anthropic_without_split_is_5m() -> None:
     assert usage.tokens == {T.INPUT: 1, T.CACHE_WRITE_5M: 500}
 
 
+def test_anthropic_split_not_object_ignored() -> None:
+    usage = convert(
+        "anthropic",
+        {
+            "input_tokens": 1,
+            "cache_creation_input_tokens": 300,
+            "cache_creation": [{"ephemeral_1h_input_tokens": 300}],
+        },
+    )
+    assert usage.tokens == {T.INPUT: 1, T.CACHE_WRITE_5M: 300}
+    assert usage.fees == {}
+
+
 def test_anthropic_split_remainder_is_5m() -> None:
     usage = convert(
         "anthropic",
