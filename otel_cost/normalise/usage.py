@@ -235,6 +235,19 @@ def _first(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> int:
     return 0
 
 
+def has_semconv_usage(attributes: Mapping[str, Any]) -> bool:
+    """Return whether any ``gen_ai.usage.*tokens`` attribute is present."""
+    # Most items carry input or output tokens and so need no scan of every key.
+    if (
+        "gen_ai.usage.input_tokens" in attributes
+        or "gen_ai.usage.output_tokens" in attributes
+    ):
+        return True
+    return any(
+        key.startswith("gen_ai.usage.") and key.endswith("tokens") for key in attributes
+    )
+
+
 def from_semconv(attributes: Mapping[str, Any]) -> Usage:
     """Convert OpenTelemetry GenAI ``gen_ai.usage.*`` span attributes."""
     prompt = _first(

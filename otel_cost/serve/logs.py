@@ -37,6 +37,7 @@ from otel_cost.normalise.usage import (
     from_codex,
     from_gemini,
     from_semconv,
+    has_semconv_usage,
 )
 from otel_cost.serve import attribution
 from otel_cost.serve.attributes import (
@@ -88,7 +89,7 @@ def log_to_event(
     harness = resource.harness
     name = event_name(record, attrs, harness)
     handler = HANDLERS.get(name)
-    if handler is None and _has_semconv_usage(attrs):
+    if handler is None and has_semconv_usage(attrs):
         handler = _semconv_event
     if handler is None or (name == SEMCONV_DETAILS and harness == "gemini"):
         # Gemini CLI reports each call twice; gemini_cli.api_response is used.
@@ -318,12 +319,6 @@ def _semconv_event(record: LogRecord, attrs: dict[str, Any], harness: str) -> Co
     )
     event.reported_cost_usd = attribution.reported_cost(attrs)
     return event
-
-
-def _has_semconv_usage(attrs: Mapping[str, Any]) -> bool:
-    return any(
-        key.startswith("gen_ai.usage.") and key.endswith("tokens") for key in attrs
-    )
 
 
 def _milliseconds(value: Any) -> int:

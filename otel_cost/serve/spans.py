@@ -21,13 +21,15 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from otel_cost.errors import OtelCostError, UsageFormatError
 from otel_cost.events import CostEvent, FeeCategory, Usage
-from otel_cost.normalise.usage import from_anthropic, from_semconv
+from otel_cost.normalise.usage import from_anthropic, from_semconv, has_semconv_usage
 from otel_cost.serve import attribution
 from otel_cost.serve.attributes import first_id, first_in, id_text, text, to_dict
 from otel_cost.serve.otlp_decode import hex_id
 
 MAX_MODEL_CHARS = 256
 UINT32_MAX = 2**32 - 1
+INVALID_TRACE_ID = bytes(16)
+INVALID_SPAN_ID = bytes(8)
 
 ANTHROPIC_SPAN_KEYS = (
     "input_tokens",
@@ -43,6 +45,7 @@ SEMCONV_ALIASES = (
     ("gen_ai.usage.cache_read.input_tokens", OPENLIT_CACHED),
     ("gen_ai.usage.cache_write.input_tokens", OPENLIT_CACHE_WRITE),
 )
+ALIAS_KEYS = frozenset(alias for _, alias in SEMCONV_ALIASES)
 TOOL_OPERATIONS = ("execute_tool", "tool_call")
 # The usage of these operations sums their child inference spans, so counting
 # it again would double the totals. The draft cost convention puts cost on
@@ -97,19 +100,21 @@ def span_to_event(
     Raises `InvalidSpanError` naming the first problem of an unusable span.
     """
     attrs = to_dict(span.attributes)
-    if not _is_relevant(span.name, attrs):
+    # Read once: each read of a protobuf field builds a new object.
+    name = span.name
+    if not _is_relevant(name, attrs):
         return None
     trace_id, span_id = _ids(span)
     if not span.start_time_unix_nano:
         raise InvalidSpanError(f"span {span_id}: start_time_unix_nano is missing")
     harness = resource.harness
     try:
-        event = _build(span, attrs, harness, trace_id, span_id)
+        event = _build(span, name, attrs, harness, trace_id, span_id)
         event.reported_cost_usd = _reported(event.operation, attrs)
     except (UsageFormatError, attribution.InvalidAttributeError) as exc:
         raise InvalidSpanError(f"span {span_id}: {exc}") from None
     event.source = "sdk" if scope_name.startswith("otel_cost") else "otlp"
-    event.attributes["span.name"] = text(span.name)
+    event.attributes["span.name"] = text(name)
     if scope_name:
         event.attributes["otel.scope.name"] = text(scope_name)
     return attribution.attribute(event, attrs, resource)
@@ -124,10 +129,11 @@ def _is_relevant(name: str, attrs: Mapping[str, Any]) -> bool:
 
 
 def _ids(span: Span) -> tuple[str, str]:
-    trace_id, span_id = hex_id(span.trace_id), hex_id(span.span_id)
-    if len(span.span_id) != 8 or not any(span.span_id):
+    raw_trace_id, raw_span_id = span.trace_id, span.span_id
+    trace_id, span_id = hex_id(raw_trace_id), hex_id(raw_span_id)
+    if len(raw_span_id) != 8 or raw_span_id == INVALID_SPAN_ID:
         raise InvalidSpanError(f"span_id {span_id!r} is not 8 non-zero bytes")
-    if len(span.trace_id) != 16 or not any(span.trace_id):
+    if len(raw_trace_id) != 16 or raw_trace_id == INVALID_TRACE_ID:
         raise InvalidSpanError(
             f"span {span_id}: trace_id {trace_id!r} is not 16 non-zero bytes"
         )
@@ -136,12 +142,13 @@ def _ids(span: Span) -> tuple[str, str]:
 
 def _build(
     span: Span,
+    name: str,
     attrs: Mapping[str, Any],
     harness: str,
     trace_id: str,
     span_id: str,
 ) -> CostEvent:
-    operation = _operation(span.name, attrs)
+    operation = _operation(name, attrs)
     tool_name = first_in(attrs, TOOL_NAME_KEYS)
     model_requested = first_in(attrs, ("gen_ai.request.model", "model"))
     model = first_in(attrs, ("gen_ai.response.model",)) or model_requested
@@ -156,9 +163,10 @@ def _build(
         span.status.code == Status.STATUS_CODE_ERROR
         or text(attrs.get("success")) == "false"
     )
+    start_nanos = span.start_time_unix_nano
     return CostEvent(
         event_id=_event_id(harness, operation, attrs, trace_id, span_id),
-        ts=attribution.nanos_to_datetime(span.start_time_unix_nano),
+        ts=attribution.nanos_to_datetime(start_nanos),
         harness=harness,
         source="otlp",
         provider=first_in(attrs, ("gen_ai.provider.name", "gen_ai.system")),
@@ -170,7 +178,7 @@ def _build(
         tool_name=tool_name,
         outcome="error" if failed else "ok",
         error_type=_error_type(span, attrs) if failed else "",
-        latency_ms=_latency_ms(span),
+        latency_ms=_latency_ms(start_nanos, span.end_time_unix_nano),
         service_tier=_service_tier(attrs),
         usage=usage,
         attributes=attribution.kept_attributes(attrs, KEPT_ATTRIBUTES),
@@ -193,10 +201,9 @@ def _operation(name: str, attrs: Mapping[str, Any]) -> str:
 def _usage(harness: str, operation: str, attrs: Mapping[str, Any]) -> Usage:
     if operation in AGGREGATE_OPERATIONS:
         return Usage()
-    has_semconv = any(
-        key.startswith("gen_ai.usage.") and key.endswith("tokens") for key in attrs
-    )
-    if not has_semconv and any(key in attrs for key in ANTHROPIC_SPAN_KEYS):
+    if not has_semconv_usage(attrs) and any(
+        key in attrs for key in ANTHROPIC_SPAN_KEYS
+    ):
         return from_anthropic(
             {
                 "input_tokens": attrs.get("input_tokens"),
@@ -211,6 +218,8 @@ def _usage(harness: str, operation: str, attrs: Mapping[str, Any]) -> Usage:
 def _semconv_aliases(attrs: Mapping[str, Any]) -> Mapping[str, Any]:
     # Older OpenLIT and Codex spell some subsets differently; fill the
     # standard names only when they are absent.
+    if attrs.keys().isdisjoint(ALIAS_KEYS):
+        return attrs
     filled = {
         standard: attrs[alias]
         for standard, alias in SEMCONV_ALIASES
@@ -232,17 +241,19 @@ def _event_id(
 ) -> str:
     # A tool call seen both as a span and as a log record (Claude Code's
     # tool_result, Codex's tool_result) shares its call id, so it counts once.
-    call_id = first_id(attrs, TOOL_CALL_ID_KEYS)
-    if operation in TOOL_OPERATIONS and call_id:
-        return f"{harness}:tool:{call_id}"
+    if operation in TOOL_OPERATIONS:
+        call_id = first_id(attrs, TOOL_CALL_ID_KEYS)
+        if call_id:
+            return f"{harness}:tool:{call_id}"
     # The transcript importer keys Claude Code responses by message id.
     # NOTE: Claude Code's api_request log event has the request id but not the
     # message id, so a request exported both as this span and as that event
     # is stored twice. Codex's responses span and its response.completed log
     # event share no id either. Export either an agent's traces or its logs.
-    response_id = id_text(attrs.get("gen_ai.response.id"))
-    if harness == "claude-code" and response_id:
-        return f"{harness}:{response_id}"
+    if harness == "claude-code":
+        response_id = id_text(attrs.get("gen_ai.response.id"))
+        if response_id:
+            return f"{harness}:{response_id}"
     return f"otlp:{trace_id}:{span_id}"
 
 
@@ -250,12 +261,10 @@ def _error_type(span: Span, attrs: Mapping[str, Any]) -> str:
     return first_in(attrs, ("error.type", "status_code", "error_type")) or "error"
 
 
-def _latency_ms(span: Span) -> int:
-    if span.end_time_unix_nano < span.start_time_unix_nano:
+def _latency_ms(start_nanos: int, end_nanos: int) -> int:
+    if end_nanos < start_nanos:
         return 0
-    return min(
-        (span.end_time_unix_nano - span.start_time_unix_nano) // 1_000_000, UINT32_MAX
-    )
+    return min((end_nanos - start_nanos) // 1_000_000, UINT32_MAX)
 
 
 def _service_tier(attrs: Mapping[str, Any]) -> str:
