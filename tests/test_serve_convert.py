@@ -137,3 +137,37 @@ def test_priced_span_cost_exact(registry):
     assert event.cost_usd == sum(line.cost_usd for line in event.cost_lines)
     assert isinstance(event.cost_usd, Decimal)
     assert [line.category for line in event.cost_lines] == ["input", "output"]
+
+
+def test_span_owners_override_resource_owners(registry):
+    resource = {
+        "service.name": "agent",
+        "project": "from-resource",
+        "team": "platform",
+        "session.id": "resource-session",
+    }
+    named = {**CHAT, "project.name": "from-span", "otel_cost.project": ""}
+    specific = {**CHAT, "project": "second", "otel_cost.project": "first"}
+    empty = {**CHAT, "project": "", "gen_ai.conversation.id": "span-session"}
+    result = convert_spans(registry, named, specific, empty, CHAT, **resource)
+    assert [event.project for event in result.events] == [
+        "from-span",
+        "first",
+        "from-resource",
+        "from-resource",
+    ]
+    assert [event.team for event in result.events] == ["platform"] * 4
+    assert [event.session_id for event in result.events] == [
+        "resource-session",
+        "resource-session",
+        "span-session",
+        "resource-session",
+    ]
+
+
+def test_service_name_kept_when_present(registry):
+    named = convert_spans(registry, CHAT, **{"service.name": "agent"})
+    unnamed = convert_spans(registry, CHAT)
+    assert named.events[0].attributes["service.name"] == "agent"
+    assert "service.name" not in unnamed.events[0].attributes
+    assert unnamed.events[0].harness == "otlp"

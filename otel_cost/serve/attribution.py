@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -81,10 +81,17 @@ OWNER_KEY_RANKS = {
 
 def owners(attrs: Mapping[str, Any]) -> dict[str, str]:
     """Return the owner fields named by one set of attributes ('' when absent)."""
-    found = dict.fromkeys(OWNER_FIELDS, "")
-    ranks: dict[str, int] = {}
     # Walk the attributes rather than every known key: an item carries few of them.
-    for key in OWNER_KEYS.intersection(attrs):
+    named = _named_owners(attrs, OWNER_KEYS.intersection(attrs))
+    return {**dict.fromkeys(OWNER_FIELDS, ""), **named}
+
+
+def _named_owners(attrs: Mapping[str, Any], keys: Iterable[str]) -> dict[str, str]:
+    # The fields with a non-empty value among ``keys``, each from its most
+    # specific key.
+    found: dict[str, str] = {}
+    ranks: dict[str, int] = {}
+    for key in keys:
         field, rank = OWNER_KEY_RANKS[key]
         if rank < ranks.get(field, len(OWNER_FIELDS[field])):
             # A long session id keeps a hash of the whole, as event ids do.
@@ -103,20 +110,24 @@ class ResourceInfo:
     attributes: dict[str, Any]
     harness: str
     owners: dict[str, str]
+    #: ``service.name`` as kept on each event, None when the resource has none.
+    service_name: str | None
 
     @classmethod
     def from_attributes(cls, attrs: dict[str, Any]) -> ResourceInfo:
-        """Read the harness and owners of a resource."""
-        return cls(attrs, harness_for(attrs), owners(attrs))
+        """Read the harness, owners and service name of a resource."""
+        service_name = text(attrs["service.name"]) if "service.name" in attrs else None
+        return cls(attrs, harness_for(attrs), owners(attrs), service_name)
 
 
 def attribute(
     event: CostEvent, attrs: Mapping[str, Any], resource: ResourceInfo
 ) -> CostEvent:
     """Fill the owner fields of ``event`` from item attributes, then the resource."""
-    found = dict(resource.owners)
-    if not OWNER_KEYS.isdisjoint(attrs):
-        found.update((name, value) for name, value in owners(attrs).items() if value)
+    found = resource.owners
+    keys = OWNER_KEYS.intersection(attrs)
+    if keys:
+        found = {**found, **_named_owners(attrs, keys)}
     event.session_id = event.session_id or found["session_id"]
     event.project = found["project"]
     event.team = found["team"]
@@ -125,8 +136,8 @@ def attribute(
     event.task_type = found["task_type"]
     event.git_repo = found["git_repo"]
     event.git_branch = found["git_branch"]
-    if "service.name" in resource.attributes:
-        event.attributes["service.name"] = text(resource.attributes["service.name"])
+    if resource.service_name is not None:
+        event.attributes["service.name"] = resource.service_name
     return event
 
 
