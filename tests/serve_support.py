@@ -30,7 +30,12 @@ T0_NS = 1_787_220_000_000_000_000
 def serving(
     store: Store, registry: PricingRegistry, **overrides: Any
 ) -> Iterator[Service]:
-    """Run a service on free loopback ports against the test's database."""
+    """Run a service on free loopback ports against the test's database.
+
+    The service acknowledges once events are journaled, as by default; a
+    test that reads events back while it runs passes ``ack="store"``, so
+    they are queryable as soon as the request is answered.
+    """
     settings = ServeConfig(
         dsn=store.dsn,
         database=store.database,

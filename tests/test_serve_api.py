@@ -186,7 +186,7 @@ def test_metrics_cost_and_self_counters(store, registry):
         )
         for i in (1, 2)
     ]
-    with serving(store, registry) as service, client() as http:
+    with serving(store, registry, ack="store") as service, client() as http:
         http.post(
             f"{service.urls['otlp_http_url']}/v1/traces",
             content=trace_request(

@@ -459,7 +459,7 @@ def test_long_session_ids_stay_distinct(store, registry):
         span(2, {**ANTHROPIC_SPAN, "gen_ai.conversation.id": shared + "-two"}),
     ]
     body = trace_request(spans, {"service.name": "a"})
-    with serving(store, registry) as service, client() as http:
+    with serving(store, registry, ack="store") as service, client() as http:
         http.post(
             f"{service.urls['otlp_http_url']}/v1/traces",
             content=body.SerializeToString(),

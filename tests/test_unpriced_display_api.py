@@ -134,7 +134,7 @@ def test_menubar_notes_unpriced_events(
     store: Store, registry: PricingRegistry, budgets_file: Path
 ) -> None:
     now = datetime.now(UTC)
-    with serving(store, registry) as service, client() as http:
+    with serving(store, registry, ack="store") as service, client() as http:
         http.post(
             f"{service.urls['api_url']}/api/v1/events",
             content=orjson.dumps({"events": SESSION_EVENTS}),

@@ -15,6 +15,7 @@ import click
 
 from otel_cost import config
 from otel_cost.cli.common import db_option, pricing_option
+from otel_cost.serve.pipeline import ACK_JOURNAL, ACK_MODES
 from otel_cost.serve.service import (
     DEFAULT_API_PORT,
     DEFAULT_GRPC_PORT,
@@ -79,7 +80,8 @@ def _address_option(flag: str, name: str, help_text: str) -> Decorator:
     "--spool-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory of the disk spool used while the store is down "
+    help="Directory of the disk spool: the journal of accepted events, "
+    "and what waits while the store is down "
     "[default: <data dir>/spool/<database>-<store hash>].",
 )
 @click.option(
@@ -96,6 +98,15 @@ def _address_option(flag: str, name: str, help_text: str) -> Decorator:
     show_default=True,
     help="Worker processes that convert and price OTLP requests (0: in the "
     "service's own process). Each needs a spare CPU; see docs/scale.md.",
+)
+@click.option(
+    "--ack",
+    type=click.Choice(ACK_MODES),
+    default=ACK_JOURNAL,
+    show_default=True,
+    help="When an export is acknowledged: 'journal' once its events are "
+    "fsynced to the disk spool (they are queryable within about a second), "
+    "'store' once they are queryable. 'journal' ingests far more per second.",
 )
 @click.option(
     "--migrate-only",
@@ -116,6 +127,7 @@ def serve_command(
     spool_dir: Path | None,
     token_env: str,
     convert_workers: int,
+    ack: str,
     migrate_only: bool,
 ) -> None:
     """Receive OTLP, price and store cost events, and answer queries.
@@ -142,6 +154,7 @@ def serve_command(
         token=os.environ.get(token_env) or None,
         token_env=token_env,
         convert_workers=convert_workers,
+        ack=ack,
     )
     service = Service(settings)
     service.start()

@@ -123,9 +123,15 @@ class SelfMetrics:
                     ((f'result="{r}"', n) for r, n in sorted(self.written.items())),
                 ),
                 *_family(
+                    "journaled_events_total",
+                    "counter",
+                    "Events acknowledged once in the disk journal (--ack journal).",
+                    [("", self._counts["journaled_events"])],
+                ),
+                *_family(
                     "spooled_events_total",
                     "counter",
-                    "Events written to the disk spool while the store was down.",
+                    "Events left on disk for a replay while the store was down.",
                     [("", self._counts["spooled_events"])],
                 ),
                 *_family(

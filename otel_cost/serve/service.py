@@ -7,6 +7,7 @@ import gc
 import logging
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,7 +29,9 @@ from otel_cost.serve.http_common import BearerAuth, BodyBudget, Server, is_loopb
 from otel_cost.serve.otlp_grpc import start_grpc_server
 from otel_cost.serve.otlp_http import OtlpHttpHandler
 from otel_cost.serve.pipeline import (
+    ACK_JOURNAL,
     DEFAULT_BATCH_EVENTS,
+    DEFAULT_FLUSH_SECONDS,
     DEFAULT_QUEUE_EVENTS,
     WriteFunction,
     WritePipeline,
@@ -47,6 +50,10 @@ DEFAULT_HTTP_PORT = 4318
 DEFAULT_API_PORT = 8787
 STOP_GRACE_S = 10.0
 SPOOL_OWNER_FILE = "store.json"
+
+
+#: How long a thread holds the interpreter lock while another waits for it.
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -74,6 +81,10 @@ class ServeConfig:
     write: WriteFunction = field(default=write_events)
     #: Worker processes that convert OTLP requests (0: in this process).
     convert_workers: int = 0
+    #: When a request is acknowledged: once journaled on disk, or once stored.
+    ack: str = ACK_JOURNAL
+    #: With ``ack=journal``, the shortest time between two inserts under load.
+    flush_seconds: float = DEFAULT_FLUSH_SECONDS
     write_discovery: bool = True
 
     def check(self) -> None:
@@ -117,6 +128,8 @@ class Service:
             # Requests are encoded ahead only for the standard writer, which
             # can store such blocks; a writer given for a test is called as is.
             prepared=settings.write is write_events,
+            ack=settings.ack,
+            flush_seconds=settings.flush_seconds,
         )
         self.receiver = Receiver(self.registry, self.pipeline, self.self_metrics)
         self._reader_lock = threading.Lock()
@@ -153,6 +166,10 @@ class Service:
         # Freezing them keeps every later full collection from scanning them
         # again, which took about a tenth of the ingest time per span.
         gc.freeze()
+        # Threads that convert requests hold the interpreter lock for long
+        # stretches; the writer thread needs it briefly between its queries,
+        # and by default waits up to 5 ms each time.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         logger.info(
             "serving OTLP/gRPC at %s, OTLP/HTTP at %s, API at %s",
             self.urls["otlp_grpc_url"],

@@ -1,7 +1,9 @@
-"""An append-only disk spool for accepted events the store could not take yet.
+"""An append-only disk spool (a write-ahead journal) of accepted events.
 
-The spool is a directory of segment files named by a growing sequence
-number. Each record is ``length (4 bytes) | crc32 (4 bytes) | payload``, and
+The service appends every accepted request here before acknowledging it
+(``--ack journal``), or only the events the store could not take yet
+(``--ack store``). The spool is a directory of segment files named by a
+growing sequence number. Each record is ``length (4 bytes) | crc32 (4 bytes) | payload``, and
 an append returns only after ``fsync``, so a record that was acknowledged is
 complete on disk. A crash can leave a partial record at the end of the last
 segment; it was never acknowledged, and replay stops there. Segments are
@@ -40,6 +42,16 @@ class SpoolError(OtelCostError):
 
 
 @dataclass(frozen=True)
+class SpoolMark:
+    """The end of one appended record: its segment's number and size after it."""
+
+    segment: int
+    offset: int
+    #: How many records this spool object appended up to this one.
+    sequence: int = 0
+
+
+@dataclass(frozen=True)
 class SpoolRecord:
     """One record read back from a segment."""
 
@@ -55,7 +67,13 @@ class Spool:
         self.max_bytes = max_bytes
         self._lock = threading.Lock()
         self._active: Path | None = None
+        self._active_number = 0
+        self._active_bytes = 0
         self._handle: int | None = None
+        # Records appended, and records known to be on disk, by this object.
+        self._appended = 0
+        self._synced = 0
+        self._sync_lock = threading.Lock()
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -77,8 +95,13 @@ class Spool:
         """Return True when no segment contains a record."""
         return self._size == 0
 
-    def append(self, payload: bytes) -> None:
-        """Write one record and fsync it; raise `SpoolFullError` or `SpoolError`."""
+    def append(self, payload: bytes, sync: bool = True) -> SpoolMark:
+        """Write one record and fsync it; raise `SpoolFullError` or `SpoolError`.
+
+        Returns the record's end, which `release` takes once it is stored.
+        With ``sync`` False the caller calls `sync` itself, which lets
+        records appended meanwhile by other threads share one fsync.
+        """
         record = HEADER.pack(len(payload), zlib.crc32(payload)) + payload
         with self._lock:
             if self._size + len(record) > self.max_bytes:
@@ -89,17 +112,73 @@ class Spool:
             try:
                 handle = self._writable()
                 os.write(handle, record)
-                os.fsync(handle)
             except OSError as exc:
                 raise SpoolError(
                     f"cannot write the spool {str(self.directory)!r}: {exc}"
                 ) from exc
             self._size += len(record)
+            self._active_bytes += len(record)
+            self._appended += 1
+            mark = SpoolMark(self._active_number, self._active_bytes, self._appended)
+            if self._active_bytes >= SEGMENT_BYTES:
+                self._close_active()
+        if sync:
+            self.sync(mark)
+        return mark
+
+    def sync(self, mark: SpoolMark) -> None:
+        """Return once every record up to ``mark`` is on disk; raise `SpoolError`.
+
+        One thread fsyncs at a time, for every record appended before it
+        started, so threads that wait meanwhile usually find theirs done.
+        """
+        with self._sync_lock:
+            with self._lock:
+                if self._synced >= mark.sequence:
+                    return
+                target = self._appended
+                # A copy of the handle stays valid if the segment is closed
+                # meanwhile (closing syncs it too).
+                handle = os.dup(self._handle) if self._handle is not None else None
+            try:
+                if handle is not None:
+                    os.fsync(handle)
+            except OSError as exc:
+                raise SpoolError(
+                    f"cannot write the spool {str(self.directory)!r}: {exc}"
+                ) from exc
+            finally:
+                if handle is not None:
+                    os.close(handle)
+            with self._lock:
+                self._synced = max(self._synced, target)
+
+    def release(self, mark: SpoolMark) -> None:
+        """Delete the segments whose records all end at or before ``mark``.
+
+        The writer calls this once everything up to ``mark`` is stored. When
+        nothing was appended after ``mark``, the segment being written goes
+        too, so an idle journal holds no file.
+        """
+        with self._lock:
             if (
-                self._active is not None
-                and self._active.stat().st_size >= SEGMENT_BYTES
+                self._active_number == mark.segment
+                and self._active_bytes == mark.offset
             ):
                 self._close_active()
+            removed = False
+            for segment in self.segments():
+                number = _segment_number(segment)
+                if number is None or number > mark.segment or segment == self._active:
+                    continue
+                if number == mark.segment and segment.stat().st_size != mark.offset:
+                    continue
+                size = segment.stat().st_size
+                segment.unlink()
+                self._size = max(self._size - size, 0)
+                removed = True
+            if removed:
+                _fsync_directory(self.directory)
 
     def seal(self) -> None:
         """Close the segment being written, so replay can take it whole."""
@@ -160,23 +239,34 @@ class Spool:
 
     def _writable(self) -> int:
         if self._handle is None:
-            numbers = [
-                int(path.stem) for path in self.segments() if path.stem.isdigit()
-            ]
-            self._active = (
-                self.directory / f"{max(numbers, default=0) + 1:012d}{SUFFIX}"
+            numbers = [_segment_number(path) for path in self.segments()]
+            # Numbers keep growing while the service runs, also after the
+            # journal was emptied, so a mark never names a newer segment.
+            self._active_number = (
+                max([self._active_number, *(n for n in numbers if n is not None)]) + 1
             )
+            self._active = self.directory / f"{self._active_number:012d}{SUFFIX}"
             self._handle = os.open(
                 self._active, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
             )
+            self._active_bytes = os.fstat(self._handle).st_size
             _fsync_directory(self.directory)
         return self._handle
 
     def _close_active(self) -> None:
         if self._handle is not None:
-            os.close(self._handle)
+            try:
+                os.fsync(self._handle)
+            finally:
+                os.close(self._handle)
+            self._synced = self._appended
         self._handle = None
         self._active = None
+        self._active_bytes = 0
+
+
+def _segment_number(path: Path) -> int | None:
+    return int(path.stem) if path.stem.isdigit() else None
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -27,7 +27,14 @@ from typing import Any
 
 import orjson
 
-from otel_cost.events import CostEvent, CostStatus, FeeCategory, TokenCategory
+from otel_cost.events import (
+    CostEvent,
+    CostLine,
+    CostStatus,
+    FeeCategory,
+    TokenCategory,
+    Usage,
+)
 from otel_cost.store.connection import Store
 
 logger = logging.getLogger(__name__)
@@ -108,6 +115,9 @@ class PreparedEvents:
     unpriced: int = 0
     events: list[CostEvent] | None = field(default=None, repr=False)
     loader: Callable[[], list[CostEvent]] | None = field(default=None, repr=False)
+    #: The earliest and latest event time, which a repair after a crash needs.
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
 
     def load(self) -> list[CostEvent]:
         """Return the events, converting them again on first use if needed."""
@@ -140,7 +150,16 @@ def encode_prepared(encoder: Any, events: list[CostEvent]) -> PreparedEvents:
         unpriced += event.cost_status is CostStatus.UNPRICED
     block = encoder(event_columns(events, time.time_ns()))
     ids = [event.event_id for event in events]
-    return PreparedEvents(ids, block, cost, unpriced, events=events)
+    times = [event.ts for event in events]
+    return PreparedEvents(
+        ids,
+        block,
+        cost,
+        unpriced,
+        events=events,
+        first_ts=min(times),
+        last_ts=max(times),
+    )
 
 
 def write_prepared(store: Store, batches: Sequence[PreparedEvents]) -> WriteResult:
@@ -204,6 +223,75 @@ def native_encoder(type_names: list[str]) -> Any:
         return b"".join(chunks)
 
     return encode
+
+
+def decode_block(block: bytes) -> list[CostEvent]:
+    """Return the events of a block from `prepare_events`, as the writer needs them.
+
+    The service's journal keeps requests as their insert blocks, and a block
+    is inserted as it is unless some of its ids are stored already. Then the
+    writer compares the events, so the block is read back here. Each cost
+    line keeps its cost and quantity; its rate is their quotient.
+    """
+    from clickhouse_connect.driver.transform import NativeTransform
+
+    result: Any = NativeTransform.parse_response(_block_buffer(block))
+    return [
+        _event_from_row(dict(zip(result.column_names, row, strict=True)))
+        for row in result.result_rows
+    ]
+
+
+class _BlockSource:
+    """One in-memory block, in the shape the client library reads responses from."""
+
+    def __init__(self, block: bytes) -> None:
+        self.gen = iter([block])
+        self.last_message: bytes | None = None
+
+    def close(self) -> None:
+        """Nothing to release: the block is already in memory."""
+
+
+def _block_buffer(block: bytes) -> Any:
+    try:
+        from clickhouse_connect.driverc.buffer import ResponseBuffer
+    except ImportError:  # pragma: no cover - the C extension is optional
+        from clickhouse_connect.driver.buffer import ResponseBuffer
+    return ResponseBuffer(_BlockSource(block))
+
+
+def _event_from_row(row: dict[str, Any]) -> CostEvent:
+    tokens = {
+        category: int(row[name])
+        for category, name in TOKEN_COLUMNS.items()
+        if row[name]
+    }
+    fees = {fee: int(row[name]) for fee, name in FEE_COLUMNS.items() if row[name]}
+    counts: dict[str, int] = {
+        **{category.value: count for category, count in tokens.items()},
+        **{fee.value: count for fee, count in fees.items()},
+    }
+    lines = []
+    for category, cost in row["cost_by_category"].items():
+        quantity = counts.get(category, 0)
+        rate = cost / quantity if quantity else cost
+        lines.append(CostLine(category, quantity, rate, cost))
+    text = {name: row[name] for name in TEXT_COLUMNS}
+    return CostEvent(
+        event_id=row["event_id"],
+        ts=row["ts"].replace(tzinfo=UTC),
+        **text,
+        latency_ms=row["latency_ms"],
+        service_tier=row["service_tier"],
+        usage=Usage(tokens=tokens, fees=fees),
+        attributes=dict(row["attributes"]),
+        reported_cost_usd=row["reported_cost_usd"],
+        pricing_version=row["pricing_version"],
+        cost_status=CostStatus(row["cost_status"]),
+        cost_usd=row["cost_usd"],
+        cost_lines=lines,
+    )
 
 
 def write_events(store: Store, events: Iterable[CostEvent]) -> WriteResult:
