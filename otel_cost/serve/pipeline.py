@@ -80,7 +80,7 @@ LINGER_EVENTS = 2_000
 #: 20,000 events costs ClickHouse about a fifth of what ten inserts of 2,000
 #: cost, and the wait bounds how long an event takes to become visible.
 DEFAULT_FLUSH_SECONDS = 0.4
-#: First byte of a journal record that holds an insert block; records of
+#: First byte of a journal record that contains an insert block. Records of
 #: events encoded as JSON start with "[".
 BLOCK_RECORD = b"N"
 _HEADER_SIZE = struct.Struct(">I")
@@ -309,7 +309,7 @@ class WritePipeline:
     def wait_stored(self, timeout_s: float) -> None:
         """Wait until the requests acknowledged so far are stored, or ``timeout_s``.
 
-        A query through the service then sees every event acknowledged
+        A query through the service then returns every event acknowledged
         before it (``ack=journal`` keeps them in the queue for up to about
         `flush_seconds`). While the store is down nothing waits.
         """
@@ -365,7 +365,7 @@ class WritePipeline:
     def _linger(self) -> None:
         """Wait for more events while few are queued.
 
-        With ``ack=store`` the wait is up to `linger_seconds`; with
+        With ``ack=store`` the wait is up to `linger_seconds`. With
         ``ack=journal`` it lasts until `flush_seconds` after the previous
         write started, or until a full batch is queued.
         """
@@ -460,7 +460,7 @@ class WritePipeline:
             self._cond.notify_all()
 
     def _fall_behind(self, failed: int) -> None:
-        """Drop the queue and store from the journal, which holds all of it, instead."""
+        """Drop the queue and store from the journal instead, which contains all of it."""
         with self._journal_lock, self._cond:
             self._behind = True
             self._cond.notify_all()
@@ -743,7 +743,7 @@ def journal_record(submission: Submission) -> bytes:
 
 
 def read_journal_record(payload: bytes) -> PreparedEvents | list[CostEvent]:
-    """Return what `journal_record` wrote (spools of earlier versions hold events)."""
+    """Return what `journal_record` wrote (spools of earlier versions contain events)."""
     if not payload.startswith(BLOCK_RECORD):
         return decode_events(payload)
     start = 1 + _HEADER_SIZE.size

@@ -158,7 +158,7 @@ class Spool:
 
         The writer calls this once everything up to ``mark`` is stored. When
         nothing was appended after ``mark``, the segment being written goes
-        too, so an idle journal holds no file.
+        too, so an idle journal has no file.
         """
         with self._lock:
             if (
