@@ -171,3 +171,34 @@ def test_service_name_kept_when_present(registry):
     assert named.events[0].attributes["service.name"] == "agent"
     assert "service.name" not in unnamed.events[0].attributes
     assert unnamed.events[0].harness == "otlp"
+
+
+def test_event_time_range_boundaries(registry):
+    earliest_ns = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z
+    latest_ns = 4_102_444_800 * 10**9  # 2100-01-01T00:00:00Z
+    starts = [earliest_ns - 1, earliest_ns, latest_ns - 1, latest_ns]
+    spans = [
+        span(number, CHAT, start_ns=start) for number, start in enumerate(starts, 1)
+    ]
+    result = convert_traces(trace_request(spans, {}), registry)
+    assert [event.ts.isoformat() for event in result.events] == [
+        "2000-01-01T00:00:00+00:00",
+        "2099-12-31T23:59:59.999999+00:00",
+    ]
+    assert result.errors == [
+        "span 0000000000000001: event time 1999-12-31T23:59:59.999999+00:00 "
+        "is outside 2000-01-01 to 2100-01-01",
+        "span 0000000000000004: event time 2100-01-01T00:00:00+00:00 "
+        "is outside 2000-01-01 to 2100-01-01",
+    ]
+
+
+def test_kept_attributes_only_named_ones(registry):
+    result = convert_spans(
+        registry,
+        {**CHAT, "gen_ai.response.id": "resp_1", "speed": "", "prompt": "secret"},
+        CHAT,
+    )
+    named, plain = result.events
+    assert named.attributes == {"gen_ai.response.id": "resp_1", "span.name": "chat"}
+    assert plain.attributes == {"span.name": "chat"}

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from otel_cost.errors import OtelCostError
-from otel_cost.events import CostEvent, time_out_of_range
+from otel_cost.events import EARLIEST_TS, LATEST_TS, CostEvent, time_out_of_range
 from otel_cost.serve import attributes as keys
 from otel_cost.serve.attributes import first_text, id_text, text
 
@@ -201,6 +201,10 @@ def _langfuse_total(value: Any) -> Decimal | None:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The range of `time_out_of_range` in nanoseconds, so that a time in range is
+# accepted with two integer comparisons.
+EARLIEST_NANOS = (EARLIEST_TS - EPOCH) // timedelta(microseconds=1) * 1000
+LATEST_NANOS = (LATEST_TS - EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def nanos_to_datetime(nanos: int) -> datetime:
@@ -208,7 +212,11 @@ def nanos_to_datetime(nanos: int) -> datetime:
 
     Raises `InvalidAttributeError` for a time no event can have.
     """
-    return checked_time(EPOCH + timedelta(microseconds=nanos // 1000))
+    # Positional: timedelta(days, seconds, microseconds) is faster than keywords.
+    ts = EPOCH + timedelta(0, 0, nanos // 1000)
+    if EARLIEST_NANOS <= nanos < LATEST_NANOS:
+        return ts
+    return checked_time(ts)
 
 
 def checked_time(ts: datetime) -> datetime:
@@ -225,6 +233,8 @@ def kept_attributes(attrs: Mapping[str, Any], names: Sequence[str]) -> dict[str,
     Only names, ids and settings are kept; prompt and payload attributes never
     are, because the store must hold no prompt text.
     """
+    if attrs.keys().isdisjoint(names):
+        return {}
     kept = {}
     for name in names:
         if name in attrs:
