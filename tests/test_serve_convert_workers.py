@@ -127,3 +127,18 @@ def test_workers_exit_with_killed_service(tmp_path: Path) -> None:
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in workers if alive(pid)]
+
+
+def test_busy_workers_leave_request_here(store, registry):
+    chats = [span(number, CHAT) for number in range(10, 10 + LARGE)]
+    body = trace_request(chats, {"service.name": "a"})
+    with serving(store, registry, convert_workers=1) as service:
+        pool = service.receiver.pool
+        assert pool is not None
+        # As if the only worker were converting another request now.
+        pool._busy = 1
+        response = post(service.urls["otlp_http_url"], body.SerializeToString())
+        pool._busy = 0
+        assert pool.converted == 0
+    assert response.partial_success.rejected_spans == 0
+    assert totals(store)["events"] == LARGE

@@ -2,10 +2,11 @@
 
 Conversion and pricing are pure Python, so in one process they take turns on
 the interpreter lock with everything else the service does. With
-``--convert-workers N`` each export request is sent, still serialised, to one
-of N worker processes. The worker parses, converts, prices and encodes the
-events as a ``cost_events`` insert block, and returns the block with the
-request's counts and ids. The service converts the request again itself only
+``--convert-workers N`` an export request is sent, still serialised, to one
+of N worker processes when one is free (otherwise the service converts it).
+The worker parses, converts, prices and encodes the events as a
+``cost_events`` insert block, and returns the block with the request's counts
+and ids. The service converts the request again itself only
 when the block cannot be inserted as it is (a stored or repeated id, or the
 store is down and the events go to the spool).
 """
@@ -126,6 +127,9 @@ class ConvertPool:
         )
         self.workers = workers
         self.broken = False
+        self._lock = threading.Lock()
+        # Requests sent to the workers and not yet returned.
+        self._busy = 0
         #: Requests the workers converted.
         self.converted = 0
         # Start every worker now, so the first requests do not wait for them.
@@ -133,9 +137,22 @@ class ConvertPool:
             future.result()
 
     def convert(self, signal: str, request: Any) -> RemoteConversion | None:
-        """Convert one request in a worker; None when the pool cannot."""
-        if self.broken:
-            return None
+        """Convert one request in a worker; None when the pool cannot.
+
+        Also None while every worker is busy: the caller then converts the
+        request itself, so the service's own process converts beside them.
+        """
+        with self._lock:
+            if self.broken or self._busy >= self.workers:
+                return None
+            self._busy += 1
+        try:
+            return self._convert_remote(signal, request)
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def _convert_remote(self, signal: str, request: Any) -> RemoteConversion | None:
         try:
             future = self._executor.submit(
                 _convert, signal, request.SerializeToString()
