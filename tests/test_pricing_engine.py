@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from otel_cost.events import CostEvent, CostStatus, FeeCategory, Usage
 from otel_cost.events import TokenCategory as T
-from otel_cost.pricing.registry import PricingRegistry
+from otel_cost.pricing.registry import PricingRegistry, builtin_card, card_from_spec
 
 AT = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -182,3 +185,68 @@ def test_session_totals_skip_tiers(registry: PricingRegistry) -> None:
     assert quote.priced is not None
     assert quote.priced.total_usd == 300_000 * D("0.000003")
     assert quote.priced.tier_threshold is None
+
+
+def make_event(model: str, usage: Usage, **fields: Any) -> CostEvent:
+    return CostEvent(
+        event_id="e",
+        ts=AT,
+        harness="codex",
+        source="import",
+        model=model,
+        usage=usage,
+        **fields,
+    )
+
+
+def test_price_event_missing_rate_unpriced(tmp_path: Path) -> None:
+    card_path = tmp_path / "partial.json"
+    card_path.write_text(json.dumps({"no-output": {"input_cost_per_token": 1e-06}}))
+    registry = PricingRegistry([builtin_card(), card_from_spec(str(card_path))])
+    usage = Usage(tokens={T.INPUT: 10, T.OUTPUT: 5})
+    event = registry.price_event(make_event("no-output", usage))
+    assert event.cost_status is CostStatus.UNPRICED
+    assert event.cost_usd is None
+    assert event.cost_lines == []
+    assert event.resolved_model == "no-output"
+    assert event.pricing_version.startswith("file:partial.json:")
+
+
+def test_price_event_unknown_model(registry: PricingRegistry) -> None:
+    usage = Usage(tokens={T.INPUT: 10})
+    event = registry.price_event(make_event("my-private-model", usage))
+    assert event.cost_status is CostStatus.UNPRICED
+    assert event.cost_usd is None
+    assert event.cost_lines == []
+    assert event.resolved_model == ""
+    assert event.pricing_version == "litellm-2026-07-24"
+
+
+def test_price_event_keeps_estimated(registry: PricingRegistry) -> None:
+    usage = Usage(tokens={T.INPUT: 1000})
+    event = make_event("claude-sonnet-4-5", usage, cost_status=CostStatus.ESTIMATED)
+    registry.price_event(event)
+    assert event.cost_status is CostStatus.ESTIMATED
+    assert event.cost_usd == 1000 * D("0.000003")
+
+
+def test_price_event_matches_quote(registry: PricingRegistry) -> None:
+    usage = Usage(
+        tokens={T.INPUT: 250_000, T.OUTPUT: 10}, fees={FeeCategory.WEB_SEARCH: 2}
+    )
+    cases = [
+        ("claude-opus-4-8", {"speed": "fast"}, True),
+        ("claude-sonnet-4-5", {"granularity": "session"}, False),
+        ("claude-sonnet-4-5", {}, True),
+    ]
+    for model, attributes, single_request in cases:
+        event = make_event(model, usage, attributes=dict(attributes))
+        registry.price_event(event)
+        quote = registry.quote(
+            model, usage, AT, "", attributes.get("speed", ""), single_request
+        )
+        assert quote.priced is not None
+        assert event.cost_usd == quote.priced.total_usd
+        assert event.cost_lines == quote.priced.lines
+        assert event.resolved_model == quote.resolved_model
+        assert event.cost_status is CostStatus.PRICED

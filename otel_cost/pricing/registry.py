@@ -37,6 +37,9 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INDEX_NAME = "index.json"
 #: Model names and card layers whose resolution a registry keeps.
 MAX_CACHED_MODELS = 4096
+#: The version of the card that prices a model, the card's name for the model,
+#: and its rate plan. The last two are None when no card in force lists it.
+ResolvedModel = tuple[str, str | None, RatePlan | None]
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,7 @@ class PricingRegistry:
         # decides the card order at a time. The cards do not change after
         # loading, so an entry never goes stale.
         self._layers: dict[int, list[RateCard]] = {}
-        self._plans: dict[tuple[str, int], tuple[str, str, RatePlan] | None] = {}
+        self._plans: dict[tuple[str, int], ResolvedModel] = {}
 
     def cards_at(self, ts: datetime) -> list[RateCard]:
         """Return the cards in force at ``ts``, the first one winning."""
@@ -106,46 +109,52 @@ class PricingRegistry:
         single_request: bool = True,
     ) -> Quote:
         """Price one request (or a summed total) with the cards in force at ``ts``."""
+        version, resolved, plan = self._plan(model, ts)
+        if plan is None:
+            return Quote(model, None, version, None)
+        priced = plan.price(usage, service_tier, speed, single_request)
+        return Quote(model, resolved, version, priced)
+
+    def _plan(self, model: str, ts: datetime) -> ResolvedModel:
         count = bisect.bisect_right(self._starts, ts)
         key = (model, count)
-        if key in self._plans:
-            found = self._plans[key]
-        else:
+        found = self._plans.get(key)
+        if found is None:
             if len(self._plans) >= MAX_CACHED_MODELS:
                 # Model names come from clients, so the cache is bounded.
                 self._plans.clear()
             found = self._plans[key] = self._resolve(model, count)
-        if found is None:
-            return Quote(model, None, self._layer(count)[0].version, None)
-        version, resolved, plan = found
-        priced = plan.price(usage, service_tier, speed, single_request)
-        return Quote(model, resolved, version, priced)
+        return found
 
-    def _resolve(self, model: str, count: int) -> tuple[str, str, RatePlan] | None:
-        for card in self._layer(count):
+    def _resolve(self, model: str, count: int) -> ResolvedModel:
+        cards = self._layer(count)
+        for card in cards:
             resolved = resolve_model(model, card.models.__contains__)
             if resolved is not None:
                 return card.version, resolved, RatePlan(card.models[resolved])
-        return None
+        return cards[0].version, None, None
 
     def price_event(self, event: CostEvent) -> CostEvent:
         """Fill in the resolved model, pricing version and cost of ``event``."""
-        quote = self.quote(
-            event.model,
-            event.usage,
-            event.ts,
-            event.service_tier,
-            event.attributes.get("speed", ""),
-            single_request=event.attributes.get("granularity") != "session",
-        )
-        event.resolved_model = quote.resolved_model or ""
-        event.pricing_version = quote.pricing_version
-        if quote.status is CostStatus.PRICED and quote.priced is not None:
-            event.cost_lines = list(quote.priced.lines)
-            event.cost_usd = quote.priced.total_usd
-            if quote.priced.unpriced_fees:
+        # The steps of `quote`, without building a Quote for every event.
+        version, resolved, plan = self._plan(event.model, event.ts)
+        priced = None
+        if plan is not None:
+            priced = plan.price(
+                event.usage,
+                event.service_tier,
+                event.attributes.get("speed", ""),
+                single_request=event.attributes.get("granularity") != "session",
+            )
+        event.resolved_model = resolved or ""
+        event.pricing_version = version
+        # Priced only when every counted category has a rate, as `Quote.status`.
+        if priced is not None and not priced.missing:
+            event.cost_lines = priced.lines
+            event.cost_usd = priced.total_usd
+            if priced.unpriced_fees:
                 event.attributes["otel_cost.unpriced_fees"] = ",".join(
-                    quote.priced.unpriced_fees
+                    priced.unpriced_fees
                 )
             if event.cost_status is not CostStatus.ESTIMATED:
                 event.cost_status = CostStatus.PRICED
