@@ -93,7 +93,7 @@ def request_body(first_span: int, count: int, session: str) -> bytes:
 
 
 def start_service(
-    directory: Path, convert_workers: int = 0
+    directory: Path, convert_workers: int = 0, ack: str = "journal"
 ) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     env = {**os.environ, "OTEL_COST_DATA_DIR": str(directory / "data")}
     process = subprocess.Popen(
@@ -112,6 +112,8 @@ def start_service(
             "0",
             "--convert-workers",
             str(convert_workers),
+            "--ack",
+            ack,
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -236,24 +238,33 @@ def main() -> None:
         default="0",
         help="comma-separated values of serve --convert-workers to run",
     )
+    parser.add_argument(
+        "--ack",
+        default="journal",
+        help="comma-separated values of serve --ack to run (journal, store)",
+    )
     args = parser.parse_args()
     results = []
-    for workers in (int(count) for count in args.convert_workers.split(",")):
-        for transport in args.transports.split(","):
-            for batch in (int(size) for size in args.batches.split(",")):
-                run_args = argparse.Namespace(
-                    **vars(args), transport=transport, batch=batch, workers=workers
-                )
-                result = measure(run_args)
-                print(orjson.dumps(result).decode(), flush=True)
-                results.append(result)
+    for ack in args.ack.split(","):
+        for workers in (int(count) for count in args.convert_workers.split(",")):
+            for transport in args.transports.split(","):
+                for batch in (int(size) for size in args.batches.split(",")):
+                    run_args = argparse.Namespace(
+                        **{**vars(args), "ack": ack},
+                        transport=transport,
+                        batch=batch,
+                        workers=workers,
+                    )
+                    result = measure(run_args)
+                    print(orjson.dumps(result).decode(), flush=True)
+                    results.append(result)
     print_table(results)
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start a fresh service, load it with one transport and batch size, stop it."""
     with tempfile.TemporaryDirectory() as temporary:
-        process, info = start_service(Path(temporary), args.workers)
+        process, info = start_service(Path(temporary), args.workers, args.ack)
         try:
             return run(info, args)
         finally:
@@ -282,6 +293,7 @@ def run(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "serve-ingest",
         "transport": args.transport,
         "batch": args.batch,
+        "ack": args.ack,
         "convert_workers": args.workers,
         "clients": args.clients,
         "seconds": round(elapsed, 1),
@@ -308,11 +320,12 @@ def percentile_ms(ordered: list[float], fraction: float) -> float | None:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"\n{'workers':<8}{'transport':<10}{'batch':>7}{'spans/s':>10}{'failed':>8}"
-          f"{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
+    print(f"\n{'ack':<9}{'workers':<8}{'transport':<10}{'batch':>7}{'spans/s':>10}"
+          f"{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
     for result in results:
         print(
-            f"{result['convert_workers']:<8}{result['transport']:<10}{result['batch']:>7}"
+            f"{result['ack']:<9}{result['convert_workers']:<8}{result['transport']:<10}"
+            f"{result['batch']:>7}"
             f"{result['spans_per_second']:>10,}{result['failed_requests']:>8}"
             f"{result['visibility_p50_ms'] or '-':>9}"
             f"{result['visibility_p99_ms'] or '-':>9}"

@@ -76,7 +76,7 @@ def test_summary_unpriced_model_is_null(
         [span(1, PRICED_SPAN), span(2, UNKNOWN_SPAN, start_ns=T0_NS + 10**9)],
         {"service.name": "agent", "project": "web"},
     )
-    with serving(store, registry) as service, client() as http:
+    with serving(store, registry, ack="store") as service, client() as http:
         reply = http.post(
             f"{service.urls['otlp_http_url']}/v1/traces",
             content=body.SerializeToString(),

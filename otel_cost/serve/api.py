@@ -40,10 +40,6 @@ PUBLIC_PATHS = ("/healthz", "/readyz")
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-#: The longest a query waits for acknowledged events to be stored.
-READ_WAIT_S = 2.0
-
-
 def openapi_text() -> bytes:
     """Return the OpenAPI description shipped with the package."""
     return (resources.files("otel_cost.serve") / "openapi.yaml").read_bytes()
@@ -113,8 +109,6 @@ class ApiHandler(Handler):
             )
 
     def _query(self, path: str, params: dict[str, str]) -> None:
-        # Answer with every event acknowledged before this request.
-        self.state.pipeline.wait_stored(READ_WAIT_S)
         now = datetime.now(UTC)
         match = SESSION_EVENTS.match(path)
         with self.state.reader() as store:
@@ -213,7 +207,8 @@ class ApiHandler(Handler):
     ) -> None:
         metrics_ = self.state.self_metrics
         try:
-            self.state.pipeline.submit(events)
+            # Hooks read the budgets right after they post, so wait for the write.
+            self.state.pipeline.submit(events, settle=True)
         except OverloadedError as exc:
             metrics_.record_rejected("events", "overloaded", total)
             self.send_json(429, {"error": str(exc)}, {"Retry-After": "5"})

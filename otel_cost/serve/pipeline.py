@@ -123,8 +123,8 @@ class Submission:
     error: OtelCostError | None = None
     #: Where the request ends in the journal (``ack=journal`` only).
     mark: SpoolMark | None = None
-    #: Its place among the requests journaled by this service.
-    sequence: int = 0
+    #: Set once the events are stored, or left in the journal for a replay.
+    settled: threading.Event = field(default_factory=threading.Event)
 
     @property
     def count(self) -> int:
@@ -181,10 +181,6 @@ class WritePipeline:
         # True while the writer stores from the journal rather than the queue.
         self._behind = ack == ACK_JOURNAL and not spool.is_empty()
         self._last_write = 0.0
-        # Requests journaled, and the last of them stored, for readers that
-        # wait for what was acknowledged before they asked.
-        self._journaled = 0
-        self._stored = 0
         self._last_result = WriteResult()
         # The times of replayed events that were already stored, if any.
         self._suspect: tuple[datetime, datetime] | None = None
@@ -211,17 +207,25 @@ class WritePipeline:
         """Events accepted and waiting for the writer."""
         return self._queued_events
 
-    def submit(self, events: list[CostEvent], timeout_s: float = 30.0) -> Submission:
-        """Queue events and wait until they are stored or spooled.
+    def submit(
+        self, events: list[CostEvent], timeout_s: float = 30.0, settle: bool = False
+    ) -> Submission:
+        """Queue events and wait until they are stored or spooled (or journaled).
 
         Raises `OverloadedError` when the queue is full and `UnavailableError`
         when neither the store nor the spool took them within ``timeout_s``.
+        With ``settle`` the call also waits, up to ``timeout_s``, until the
+        writer has stored journaled events, so a query right after it finds
+        them (unless the store is down).
         """
         submission = Submission(events)
         if not events:
             return submission
         submission.prepared = self._prepare(events)
-        return self._queue_and_wait(submission, timeout_s)
+        self._queue_and_wait(submission, timeout_s)
+        if settle and self.ack == ACK_JOURNAL:
+            submission.settled.wait(timeout_s)
+        return submission
 
     def submit_prepared(
         self, prepared: PreparedEvents, timeout_s: float = 30.0
@@ -234,7 +238,7 @@ class WritePipeline:
 
     def _queue_and_wait(self, submission: Submission, timeout_s: float) -> Submission:
         if self.ack == ACK_JOURNAL:
-            return self._journal(submission)
+            return self._journal(submission, timeout_s)
         count = submission.count
         with self._cond:
             if self._stopping:
@@ -259,10 +263,11 @@ class WritePipeline:
             raise submission.error
         return submission
 
-    def _journal(self, submission: Submission) -> Submission:
+    def _journal(self, submission: Submission, timeout_s: float) -> Submission:
         """Append a request to the journal, queue it for the writer, and return."""
         count = submission.count
         record = journal_record(submission)
+        self._wait_for_room(timeout_s)
         with self._journal_lock:
             with self._cond:
                 if self._stopping:
@@ -287,14 +292,13 @@ class WritePipeline:
                     # The writer reads these from the journal once it has caught up.
                     self.metrics.count("spooled_events", count)
                     submission.spooled = True
+                    submission.settled.set()
                 else:
                     # The writer may store them before the fsync below; should
                     # that fail, the client retries and the writer skips the
                     # events it already has.
                     self._queue.append(submission)
                     self._queued_events += count
-                    self._journaled += 1
-                    submission.sequence = self._journaled
                 self._cond.notify_all()
         # Outside the lock, so requests journaled meanwhile share one fsync.
         try:
@@ -306,20 +310,20 @@ class WritePipeline:
         submission.done.set()
         return submission
 
-    def wait_stored(self, timeout_s: float) -> None:
-        """Wait until the requests acknowledged so far are stored, or ``timeout_s``.
+    def _wait_for_room(self, timeout_s: float) -> None:
+        """Wait while a full batch is queued, so clients slow down to the writer's pace.
 
-        A query through the service then returns every event acknowledged
-        before it (``ack=journal`` keeps them in the queue for up to about
-        `flush_seconds`). While the store is down nothing waits.
+        The wait keeps the queue, and so the time to visibility, short. While
+        the writer is behind nothing is queued and nothing waits.
         """
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            target = self._journaled
-            while self._stored < target and not self._behind:
+            while self._queued_events >= self.max_batch_events and not self._stopping:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return
+                    raise UnavailableError(
+                        f"the writer did not take the queued events within {timeout_s} s"
+                    )
                 self._cond.wait(remaining)
 
     def _prepare(self, events: list[CostEvent]) -> PreparedEvents | None:
@@ -413,6 +417,8 @@ class WritePipeline:
             batch.append(submission)
             count += submission.count
         self._queued_events -= count
+        # Requests waiting for room in the queue may go on.
+        self._cond.notify_all()
         return batch
 
     def _handle(self, batch: list[Submission]) -> None:
@@ -451,22 +457,23 @@ class WritePipeline:
             outcome = self._try_write(_events_of(batch))
         mark = batch[-1].mark
         if outcome != OK:
-            self._fall_behind(count)
+            self._fall_behind(batch)
             return
         if mark is not None:
             self.spool.release(mark)
-        with self._cond:
-            self._stored = batch[-1].sequence
-            self._cond.notify_all()
+        for submission in batch:
+            submission.settled.set()
 
-    def _fall_behind(self, failed: int) -> None:
+    def _fall_behind(self, batch: list[Submission]) -> None:
         """Drop the queue and store from the journal instead, which contains all of it."""
         with self._journal_lock, self._cond:
             self._behind = True
             self._cond.notify_all()
-            self.metrics.count("spooled_events", failed + self._queued_events)
-            for submission in self._queue:
+            dropped = [*batch, *self._queue]
+            self.metrics.count("spooled_events", sum(s.count for s in dropped))
+            for submission in dropped:
                 submission.spooled = True
+                submission.settled.set()
             self._queue.clear()
             self._queued_events = 0
 
@@ -560,7 +567,6 @@ class WritePipeline:
                 if not segments and self._suspect is None:
                     with self._cond:
                         self._behind = False
-                        self._stored = self._journaled
                     logger.info("the journal is stored; writing from the queue again")
                     return
             if not segments:
