@@ -27,12 +27,17 @@ def any_value(value: AnyValue) -> Any:
     return getattr(value, kind)
 
 
+# Called unbound, because building a bound method for each attribute took about
+# 8% of the time of `to_dict` (CPython 3.11, upb protobuf).
+_which_oneof = AnyValue.WhichOneof
+
+
 def to_dict(pairs: Iterable[KeyValue]) -> dict[str, Any]:
     """Return a ``repeated KeyValue`` as a dictionary (the last key wins)."""
     found: dict[str, Any] = {}
     for pair in pairs:
         value = pair.value
-        kind = value.WhichOneof("value")
+        kind = _which_oneof(value, "value")
         # Most attributes are strings or integers, so those skip the any_value call.
         if kind == "string_value":
             found[pair.key] = value.string_value
