@@ -40,6 +40,9 @@ REPORTED_COST_KEYS = (
 ZERO_MEANS_UNKNOWN_KEYS = ("opencode.llm.cost.total", "opencode.llm.cost")
 LANGFUSE_COST_KEY = "langfuse.observation.cost_details"
 COST_CURRENCY_KEY = "gen_ai.usage.cost.currency"
+ALL_COST_KEYS = frozenset(
+    (*REPORTED_COST_KEYS, *ZERO_MEANS_UNKNOWN_KEYS, LANGFUSE_COST_KEY)
+)
 
 
 class InvalidAttributeError(OtelCostError):
@@ -146,6 +149,8 @@ def reported_cost(attrs: Mapping[str, Any]) -> Decimal | None:
 
     Raises `InvalidAttributeError` when a cost attribute is not a non-negative number.
     """
+    if attrs.keys().isdisjoint(ALL_COST_KEYS):
+        return None
     currency = text(attrs.get(COST_CURRENCY_KEY)).upper()
     for key in REPORTED_COST_KEYS:
         if key in attrs:
