@@ -50,6 +50,7 @@ from otel_cost.serve.self_metrics import SelfMetrics
 from otel_cost.serve.spool import Spool, SpoolError, SpoolFullError, SpoolMark
 from otel_cost.store.connection import Store
 from otel_cost.store.writer import (
+    LOOKUP_BYTES,
     PreparedEvents,
     WriteResult,
     decode_block,
@@ -89,9 +90,9 @@ BUCKET = timedelta(minutes=15)
 REPAIR_PAUSE = timedelta(seconds=1)
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 30.0
-# The writer looks stored events up with one IN (...) list per call, and
-# ClickHouse rejects a query text over max_query_size (256 KiB by default).
-MAX_ID_BYTES_PER_WRITE = 128 * 1024
+# A write function given for a test gets the events in chunks of ids of at
+# most this size, as the writer's own lookup takes them.
+MAX_ID_BYTES_PER_WRITE = LOOKUP_BYTES
 #: Failed replays of one segment, with the store up, before it is set aside.
 MAX_SEGMENT_ATTEMPTS = 3
 FAILED_DIR = "failed"

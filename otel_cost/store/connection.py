@@ -46,15 +46,24 @@ class Store:
         """Run a statement that returns no rows."""
         return self.client.command(sql, parameters=parameters)
 
-    def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[Any]:
+    def query(
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> list[Any]:
         """Run a query and return its rows as tuples."""
-        return list(self.client.query(sql, parameters=parameters).result_rows)
+        result = self.client.query(sql, parameters=parameters, settings=settings)
+        return list(result.result_rows)
 
     def query_dicts(
-        self, sql: str, parameters: dict[str, Any] | None = None
+        self,
+        sql: str,
+        parameters: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
     ) -> list[dict[str, Any]]:
         """Run a query and return its rows as dictionaries keyed by column name."""
-        result = self.client.query(sql, parameters=parameters)
+        result = self.client.query(sql, parameters=parameters, settings=settings)
         names = result.column_names
         return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 

@@ -71,9 +71,12 @@ ROLLUP_COLUMNS = [
 # cost_sessions has the rollup's columns plus the session and its time span.
 SESSION_COLUMNS = [*ROLLUP_COLUMNS, "session_id", "first_ts", "last_ts"]
 
-# ClickHouse rejects queries over 256 KiB (max_query_size), so each lookup
-# carries at most this many bytes of quoted ids.
-LOOKUP_BYTES = 128 * 1024
+# Each lookup carries at most this many bytes of quoted ids, and raises
+# ClickHouse's max_query_size (256 KiB by default) for itself. A batch of
+# 20,000 ids then takes one query instead of nine, and each query costs
+# ClickHouse about 10 ms besides the ids (measured with chDB 4.4).
+LOOKUP_BYTES = 4 * 2**20
+LOOKUP_SETTINGS = {"max_query_size": 2 * LOOKUP_BYTES}
 # Characters that JSON or a ClickHouse string literal escapes.
 _ESCAPED = re.compile(r"[\\\"']")
 
@@ -374,7 +377,8 @@ def _lookup(
     for chunk in _id_chunks(stored):
         rows = store.query_dicts(
             f"SELECT {columns} FROM cost_events FINAL "
-            f"WHERE event_id IN ({','.join(chunk)})"
+            f"WHERE event_id IN ({','.join(chunk)})",
+            settings=LOOKUP_SETTINGS,
         )
         for row in rows:
             row["total_tokens"] = sum(row[name] for name in TOKEN_COLUMNS.values())
@@ -399,7 +403,8 @@ def _stored_ids(store: Store, event_ids: Sequence[str]) -> list[str]:
                 f"WITH JSONExtract({_quoted(chunk)}, 'Array(String)') AS ids "
                 "SELECT DISTINCT id FROM (SELECT arrayJoin(ids) AS id) "
                 "WHERE cityHash64(id) IN (SELECT id_hash FROM cost_event_ids "
-                "WHERE id_hash IN (SELECT cityHash64(arrayJoin(ids))))"
+                "WHERE id_hash IN (SELECT cityHash64(arrayJoin(ids))))",
+                settings=LOOKUP_SETTINGS,
             )
         )
     return found
