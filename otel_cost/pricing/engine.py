@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from otel_cost.events import (
     PROMPT_CATEGORIES,
@@ -89,6 +90,16 @@ class PricedUsage:
     unpriced_fees: tuple[str, ...] = ()
 
 
+class PricedLines(NamedTuple):
+    """The fields of a `PricedUsage` as a tuple, which is quicker to build per event."""
+
+    lines: list[CostLine]
+    total_usd: Decimal
+    tier_threshold: int | None
+    missing: tuple[str, ...]
+    unpriced_fees: tuple[str, ...]
+
+
 def price_usage(
     rates: ModelRates,
     usage: Usage,
@@ -125,6 +136,18 @@ class RatePlan:
         single_request: bool = True,
     ) -> PricedUsage:
         """Price ``usage`` under the rules of `price_usage`."""
+        return PricedUsage(
+            *self.price_lines(usage, service_tier, speed, single_request)
+        )
+
+    def price_lines(
+        self,
+        usage: Usage,
+        service_tier: str = "",
+        speed: str = "",
+        single_request: bool = True,
+    ) -> PricedLines:
+        """Price ``usage`` as `price` does, into a plain tuple."""
         rates = self.rates
         suffix = service_tier_suffix(service_tier)
         fast = speed == "fast"
@@ -163,12 +186,8 @@ class RatePlan:
             # low. The event's otel_cost.unpriced_fees attribute names the gap;
             # reports do not show it yet.
             unpriced_fees.append(FeeCategory.WEB_SEARCH.value)
-        return PricedUsage(
-            lines=lines,
-            total_usd=total,
-            tier_threshold=threshold,
-            missing=tuple(missing),
-            unpriced_fees=tuple(unpriced_fees),
+        return PricedLines(
+            lines, total, threshold, tuple(missing), tuple(unpriced_fees)
         )
 
     def _table(self, tier: str, suffix: str, fast: bool) -> RateTable:

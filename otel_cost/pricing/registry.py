@@ -136,11 +136,11 @@ class PricingRegistry:
 
     def price_event(self, event: CostEvent) -> CostEvent:
         """Fill in the resolved model, pricing version and cost of ``event``."""
-        # The steps of `quote`, without building a Quote for every event.
+        # The steps of `quote`, without building a Quote and a PricedUsage.
         version, resolved, plan = self._plan(event.model, event.ts)
         priced = None
         if plan is not None:
-            priced = plan.price(
+            priced = plan.price_lines(
                 event.usage,
                 event.service_tier,
                 event.attributes.get("speed", ""),
