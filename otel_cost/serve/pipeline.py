@@ -161,6 +161,10 @@ class WritePipeline:
         self.linger_seconds = linger_seconds
         self.ack = ack
         self.flush_seconds = flush_seconds
+        #: With ``ack=journal``, queued events at which new requests wait and
+        #: the writer stops lingering: half a batch keeps visibility near a
+        #: second even when more arrives than the store takes.
+        self.room_events = max(max_batch_events // 2, 1)
         self._write = write
         self.spool = spool
         self.metrics = metrics
@@ -312,14 +316,14 @@ class WritePipeline:
         return submission
 
     def _wait_for_room(self, timeout_s: float) -> None:
-        """Wait while a full batch is queued, so clients slow down to the writer's pace.
+        """Wait while `room_events` are queued, so clients slow down to the writer's pace.
 
         The wait keeps the queue, and so the time to visibility, short. While
         the writer is behind nothing is queued and nothing waits.
         """
         deadline = time.monotonic() + timeout_s
         with self._cond:
-            while self._queued_events >= self.max_batch_events and not self._stopping:
+            while self._queued_events >= self.room_events and not self._stopping:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise UnavailableError(
@@ -376,7 +380,7 @@ class WritePipeline:
         """
         if self.ack == ACK_JOURNAL:
             deadline = self._last_write + self.flush_seconds
-            enough = self.max_batch_events
+            enough = self.room_events
         else:
             deadline = time.monotonic() + self.linger_seconds
             enough = LINGER_EVENTS
