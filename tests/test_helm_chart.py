@@ -116,6 +116,7 @@ def test_serve_deployment_settings() -> None:
     (container,) = pod["containers"]
     assert container["command"] == ["otel-cost"]
     assert container["args"][:2] == ["serve", "--host=0.0.0.0"]
+    assert "--ack=journal" in container["args"]
     assert {p["name"]: p["containerPort"] for p in container["ports"]} == {
         "otlp-grpc": 4317,
         "otlp-http": 4318,
@@ -386,3 +387,10 @@ def test_schema_rejects_bad_reconcile() -> None:
     for values in bad_values:
         with pytest.raises(helm.HelmValuesError):
             chart.validate_schema(chart.merge_values(values))
+
+
+def test_serve_ack_store_renders() -> None:
+    documents = render({"serve": {"ack": "store"}})
+    deployment = named(documents, "Deployment", "oc-otel-cost")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "--ack=store" in container["args"]
