@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from serve_support import client, serving, span, totals, trace_request
 
+from otel_cost.events import CostEvent
 from otel_cost.pricing.registry import PricingRegistry
 from otel_cost.serve.ingest import convert_traces
 from otel_cost.serve.pipeline import (
     Submission,
+    WritePipeline,
     journal_record,
     read_journal_record,
 )
+from otel_cost.serve.self_metrics import SelfMetrics
 from otel_cost.serve.spool import Spool
 from otel_cost.store import Store
 from otel_cost.store.writer import (
+    WriteResult,
     decode_block,
     prepare_events,
     write_events,
@@ -212,3 +217,49 @@ def test_concurrent_appends_are_all_kept(tmp_path):
     assert sorted(records) == sorted(
         f"{n}-{i}".encode() for n in range(8) for i in range(20)
     )
+
+
+def test_full_queue_holds_requests_back(store, tmp_path):
+    release = threading.Event()
+    writes: list[int] = []
+
+    def blocked_write(store_, events):
+        writes.append(len(events))
+        release.wait(20)
+        return WriteResult(inserted=len(events))
+
+    pipeline = WritePipeline(
+        lambda: store,
+        blocked_write,
+        Spool(tmp_path / "spool"),
+        SelfMetrics(),
+        max_batch_events=4,
+        ack="journal",
+        flush_seconds=0.0,
+    )
+    pipeline.use_store(store)
+    pipeline.start()
+    ts = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
+
+    def events(first: int, count: int) -> list[CostEvent]:
+        return [
+            CostEvent(event_id=f"e{n}", ts=ts, harness="sdk", source="sdk")
+            for n in range(first, first + count)
+        ]
+
+    try:
+        pipeline.submit(events(0, 1))
+        wait_for(lambda: writes == [1])
+        # The writer is busy: two events fill the queue's room (half a batch).
+        pipeline.submit(events(1, 2))
+        waiting = threading.Thread(target=pipeline.submit, args=(events(3, 1),))
+        waiting.start()
+        waiting.join(0.5)
+        assert waiting.is_alive()
+        release.set()
+        waiting.join(10)
+        assert not waiting.is_alive()
+    finally:
+        release.set()
+        pipeline.stop()
+    assert sum(writes) == 4
