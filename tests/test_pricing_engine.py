@@ -250,3 +250,16 @@ def test_price_event_matches_quote(registry: PricingRegistry) -> None:
         assert event.cost_lines == quote.priced.lines
         assert event.resolved_model == quote.resolved_model
         assert event.cost_status is CostStatus.PRICED
+
+
+def test_tier_starts_above_threshold(registry: PricingRegistry) -> None:
+    at_limit = Usage(tokens={T.INPUT: 150_000, T.CACHE_READ: 50_000, T.OUTPUT: 10})
+    above = Usage(tokens={T.INPUT: 150_001, T.CACHE_READ: 50_000, T.OUTPUT: 10})
+    plain = registry.quote("claude-sonnet-4-5", at_limit, AT)
+    tiered = registry.quote("claude-sonnet-4-5", above, AT)
+    assert plain.priced is not None
+    assert tiered.priced is not None
+    assert plain.priced.tier_threshold is None
+    assert tiered.priced.tier_threshold == 200_000
+    assert plain.priced.lines[0].usd_per_unit == D("0.000003")
+    assert tiered.priced.lines[0].usd_per_unit == D("0.000006")

@@ -155,7 +155,9 @@ class RatePlan:
         threshold = None
         if single_request and rates.tier_thresholds:
             prompt = sum([tokens.get(category, 0) for category in PROMPT_CATEGORIES])
-            threshold = applicable_threshold(rates, prompt)
+            # Most prompts are below every tier, which one comparison shows.
+            if prompt > min(rates.tier_thresholds):
+                threshold = applicable_threshold(rates, prompt)
         tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""
         table = self._table(tier, suffix, fast)
         lines: list[CostLine] = []
