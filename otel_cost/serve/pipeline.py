@@ -461,6 +461,12 @@ class WritePipeline:
         else:
             outcome = self._try_write(_events_of(batch))
         mark = batch[-1].mark
+        logger.debug(
+            "wrote %d events of %d requests in %.0f ms",
+            count,
+            len(batch),
+            (time.monotonic() - self._last_write) * 1000,
+        )
         if outcome != OK:
             self._fall_behind(batch)
             return
