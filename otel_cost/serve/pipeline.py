@@ -76,6 +76,10 @@ DEFAULT_BATCH_EVENTS = 20_000
 DEFAULT_LINGER_SECONDS = 0.005
 #: Queued events that end the wait at once.
 LINGER_EVENTS = 2_000
+#: Requests with at least this many events are encoded as an insert block by
+#: the thread that received them. Smaller ones are encoded by the writer, all
+#: together, because a block costs about 150 µs however few events it has.
+ENCODE_AHEAD_EVENTS = 50
 #: With ``ack=journal``, the shortest time between the starts of two inserts
 #: while events keep arriving (an idle writer writes at once). An insert of
 #: 20,000 events costs ClickHouse about a fifth of what ten inserts of 2,000
@@ -226,7 +230,8 @@ class WritePipeline:
         submission = Submission(events)
         if not events:
             return submission
-        submission.prepared = self._prepare(events)
+        if len(events) >= ENCODE_AHEAD_EVENTS:
+            submission.prepared = self._prepare(events)
         self._queue_and_wait(submission, timeout_s)
         if settle and self.ack == ACK_JOURNAL:
             submission.settled.wait(timeout_s)
@@ -430,13 +435,10 @@ class WritePipeline:
         if self.ack == ACK_JOURNAL:
             self._handle_journaled(batch)
             return
-        blocks = [s.prepared for s in batch if s.prepared is not None and self.prepared]
         if not self.spool.is_empty():
             outcome = DOWN
-        elif len(blocks) == len(batch):
-            outcome = self._try_write(None, blocks, sum(s.count for s in batch))
         else:
-            outcome = self._try_write(_events_of(batch))
+            outcome = self._write_batch(batch)
         if outcome == OK:
             for submission in batch:
                 submission.done.set()
@@ -453,13 +455,9 @@ class WritePipeline:
             batch[0].done.set()
 
     def _handle_journaled(self, batch: list[Submission]) -> None:
-        blocks = [s.prepared for s in batch if s.prepared is not None and self.prepared]
         count = sum(s.count for s in batch)
         self._last_write = time.monotonic()
-        if len(blocks) == len(batch):
-            outcome = self._try_write(None, blocks, count)
-        else:
-            outcome = self._try_write(_events_of(batch))
+        outcome = self._write_batch(batch)
         mark = batch[-1].mark
         logger.debug(
             "wrote %d events of %d requests in %.0f ms",
@@ -474,6 +472,40 @@ class WritePipeline:
             self.spool.release(mark)
         for submission in batch:
             submission.settled.set()
+
+    def _write_batch(self, batch: list[Submission]) -> str:
+        """Write the requests of a batch as insert blocks when possible."""
+        blocks = self._blocks_of(batch)
+        if blocks is None:
+            return self._try_write(_events_of(batch))
+        return self._try_write(None, blocks, sum(s.count for s in batch))
+
+    def _blocks_of(self, batch: list[Submission]) -> list[PreparedEvents] | None:
+        """Return the batch's insert blocks, in order; None when they cannot be built.
+
+        Small requests arrive unencoded, and each run of them becomes one block.
+        """
+        if not self.prepared:
+            return None
+        blocks: list[PreparedEvents] = []
+        loose: list[CostEvent] = []
+        for submission in batch:
+            if submission.prepared is None:
+                loose.extend(submission.local_events)
+                continue
+            if loose:
+                joined = self._prepare(loose)
+                if joined is None:
+                    return None
+                blocks.append(joined)
+                loose = []
+            blocks.append(submission.prepared)
+        if loose:
+            joined = self._prepare(loose)
+            if joined is None:
+                return None
+            blocks.append(joined)
+        return blocks
 
     def _fall_behind(self, batch: list[Submission]) -> None:
         """Drop the queue and store from the journal instead, which contains all of it."""
