@@ -136,9 +136,8 @@ class RatePlan:
         single_request: bool = True,
     ) -> PricedUsage:
         """Price ``usage`` under the rules of `price_usage`."""
-        return PricedUsage(
-            *self.price_lines(usage, service_tier, speed, single_request)
-        )
+        priced = self.price_lines(usage, service_tier, speed, single_request)
+        return PricedUsage(**priced._asdict())
 
     def price_lines(
         self,
@@ -147,7 +146,7 @@ class RatePlan:
         speed: str = "",
         single_request: bool = True,
     ) -> PricedLines:
-        """Price ``usage`` as `price` does, into a plain tuple."""
+        """Price ``usage`` as `price` does, for callers that price every event."""
         rates = self.rates
         suffix = service_tier_suffix(service_tier)
         fast = speed == "fast"
@@ -155,7 +154,7 @@ class RatePlan:
         threshold = None
         if single_request and rates.tier_thresholds:
             prompt = sum([tokens.get(category, 0) for category in PROMPT_CATEGORIES])
-            # Most prompts are below every tier, which one comparison shows.
+            # A prompt at or below the lowest threshold, the common case, takes no tier.
             if prompt > min(rates.tier_thresholds):
                 threshold = applicable_threshold(rates, prompt)
         tier = f"_above_{threshold // 1000}k_tokens" if threshold else ""

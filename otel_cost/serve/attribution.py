@@ -217,7 +217,7 @@ def nanos_to_datetime(nanos: int) -> datetime:
 
     Raises `InvalidAttributeError` for a time no event can have.
     """
-    # Positional: timedelta(days, seconds, microseconds) is faster than keywords.
+    # Positional arguments, because timedelta is faster with them than with keywords.
     ts = EPOCH + timedelta(0, 0, nanos // 1000)
     if EARLIEST_NANOS <= nanos < LATEST_NANOS:
         return ts

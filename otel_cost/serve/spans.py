@@ -59,8 +59,8 @@ IGNORED_SPAN_NAMES = (
 )
 TOOL_CALL_ID_KEYS = ("gen_ai.tool.call.id", "gen_ai.tool.call_id", "tool_use_id")
 TOOL_NAME_KEYS = ("gen_ai.tool.name", "tool_name", "tool.name")
-# Keys that alone make a span relevant: the tool names, and the gen_ai.* keys that
-# most GenAI spans carry, so that most spans need no scan of every key.
+# Keys that make a span relevant on their own. Besides the tool names these are
+# gen_ai.* keys that most GenAI spans carry, so most spans need no scan of every key.
 RELEVANT_KEYS = frozenset(
     (
         *TOOL_NAME_KEYS,
@@ -100,7 +100,7 @@ def span_to_event(
     Raises `InvalidSpanError` naming the first problem of an unusable span.
     """
     attrs = to_dict(span.attributes)
-    # Read once: each read of a protobuf field builds a new object.
+    # Read once, because each read of a protobuf field builds a new object.
     name = span.name
     if not _is_relevant(name, attrs):
         return None
