@@ -480,3 +480,41 @@ def test_budgets_and_report_endpoints(store, registry, tmp_path, monkeypatch):
     assert report["total_usd"] == "0.0135"
     assert report["rows"][0]["key"] == "web"
     assert bad.status_code == 400
+
+
+def test_budget_status_endpoint_and_cli(store, registry, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from otel_cost.cli.main import cli
+
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text(
+        "envelopes:\n"
+        "  - {name: web-monthly, scope: project, limit_usd: 1, match: {project: web}}\n"
+        "  - {name: per-session, scope: session, limit_usd: 5}\n"
+    )
+    monkeypatch.setenv("OTEL_COST_BUDGETS_FILE", str(budgets))
+    with serving(store, registry) as service, client() as http:
+        post_events(http, service, EVENTS[:2])
+        api = service.urls["api_url"]
+        document = http.get(
+            f"{api}/api/v1/budgets/status", params={"envelope": "web-monthly"}
+        ).json()
+        unknown = http.get(f"{api}/api/v1/budgets/status", params={"envelope": "nope"})
+        printed = CliRunner().invoke(
+            cli, ["budget", "status", "--db", store.dsn, "--json"]
+        )
+    (status,) = document["statuses"]
+    assert status["envelope"] == "web-monthly"
+    # e2 has twice the tokens of e1.
+    assert Decimal(status["spent_usd"]) == EVENT_COST * 3
+    assert status["state"] == "ok"
+    assert document["envelopes_without_sessions"] == []
+    assert unknown.status_code == 400
+    assert "budget envelope 'nope' not found" in unknown.json()["error"]
+    assert printed.exit_code == 0, printed.output
+    listed = orjson.loads(printed.output)
+    assert [item["envelope"] for item in listed] == ["web-monthly", "per-session"]
+    # The projection moves with the clock between the two calls.
+    same = {key: value for key, value in status.items() if key != "projected_usd"}
+    assert {key: listed[0][key] for key in same} == same

@@ -25,6 +25,7 @@ ROUTES = {
     ("get", "/api/v1/burn"),
     ("get", "/api/v1/report"),
     ("get", "/api/v1/budgets"),
+    ("get", "/api/v1/budgets/status"),
     ("post", "/api/v1/events"),
     ("post", "/api/v1/budgets/gate"),
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from otel_cost.budgets.envelopes import Envelope, Scope
 from otel_cost.budgets.ledger import Adjustments, adjustments
@@ -22,6 +23,7 @@ from otel_cost.budgets.periods import (
     period_starts_between,
 )
 from otel_cost.budgets.spend import recent_sessions, spend_between
+from otel_cost.decimals import decimal_text
 from otel_cost.store import Store
 
 ZERO = Decimal(0)
@@ -185,3 +187,59 @@ def envelope_statuses(
         else recent_sessions(store, envelope, now - timedelta(hours=24), recent_limit)
     )
     return [instance_status(store, envelope, session) for session in sessions]
+
+
+def status_payload(status: EnvelopeStatus) -> dict[str, Any]:
+    """Return the JSON form of one envelope status."""
+
+    def text(value: Decimal | None) -> str | None:
+        return None if value is None else decimal_text(value)
+
+    return {
+        "envelope": status.envelope.name,
+        "scope": status.envelope.scope.value,
+        "instance": status.instance,
+        "owner": status.envelope.owner_role,
+        "limit_usd": text(status.envelope.limit_usd),
+        "carried_usd": text(status.carried_usd),
+        "topups_usd": text(status.adjustments.topups_usd),
+        "overrides_usd": text(status.adjustments.overrides_usd),
+        "lifted": status.adjustments.lifted,
+        "available_usd": text(status.available_usd),
+        "spent_usd": text(status.spent_usd),
+        "remaining_usd": text(status.remaining_usd),
+        "percent": text((status.ratio * 100).quantize(Decimal("0.01"))),
+        "projected_usd": text(status.projected_usd),
+        "state": status.state.value,
+        "unpriced_events": status.unpriced_events,
+        "period_start": status.period_start.isoformat()
+        if status.period_start
+        else None,
+        "period_end": status.period_end.isoformat() if status.period_end else None,
+    }
+
+
+def statuses_document(
+    store: Store,
+    envelopes: list[Envelope],
+    now: datetime,
+    session_id: str | None = None,
+) -> dict[str, Any]:
+    """Return the status of every instance of ``envelopes`` as one JSON document.
+
+    ``envelopes_without_sessions`` names the session envelopes that have no
+    session in the last 24 hours (and no ``session_id`` was given).
+    """
+    found = {
+        envelope.name: envelope_statuses(store, envelope, now, session_id)
+        for envelope in envelopes
+    }
+    return {
+        "at": now.isoformat(),
+        "statuses": [
+            status_payload(item) for items in found.values() for item in items
+        ],
+        "envelopes_without_sessions": [
+            name for name, items in found.items() if not items
+        ],
+    }

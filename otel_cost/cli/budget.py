@@ -30,10 +30,12 @@ from otel_cost.budgets.ledger import (
 from otel_cost.budgets.overrides import apply_override, override_targets
 from otel_cost.budgets.periods import instance_key, period_start
 from otel_cost.budgets.schema import OWNERS, PERIODS, SCOPES
-from otel_cost.budgets.status import EnvelopeStatus, envelope_statuses
+from otel_cost.budgets.status import statuses_document
 from otel_cost.cli.common import db_option, parse_instant, print_json
 from otel_cost.decimals import decimal_text
 from otel_cost.reports.render import plural
+from otel_cost.serve.client import ServiceClient
+from otel_cost.serve.discovery import service_for_store
 from otel_cost.store import open_store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -229,36 +231,6 @@ def remove_command(name: str, budgets_file: str | None) -> None:
     click.echo(f"envelope {name} removed from {path}")
 
 
-def status_payload(status: EnvelopeStatus) -> dict[str, Any]:
-    """Return the JSON form of one envelope status."""
-
-    def text(value: Decimal | None) -> str | None:
-        return None if value is None else decimal_text(value)
-
-    return {
-        "envelope": status.envelope.name,
-        "scope": status.envelope.scope.value,
-        "instance": status.instance,
-        "owner": status.envelope.owner_role,
-        "limit_usd": text(status.envelope.limit_usd),
-        "carried_usd": text(status.carried_usd),
-        "topups_usd": text(status.adjustments.topups_usd),
-        "overrides_usd": text(status.adjustments.overrides_usd),
-        "lifted": status.adjustments.lifted,
-        "available_usd": text(status.available_usd),
-        "spent_usd": text(status.spent_usd),
-        "remaining_usd": text(status.remaining_usd),
-        "percent": text((status.ratio * 100).quantize(Decimal("0.01"))),
-        "projected_usd": text(status.projected_usd),
-        "state": status.state.value,
-        "unpriced_events": status.unpriced_events,
-        "period_start": status.period_start.isoformat()
-        if status.period_start
-        else None,
-        "period_end": status.period_end.isoformat() if status.period_end else None,
-    }
-
-
 @budget_group.command("status")
 @click.option(
     "--envelope", "names", multiple=True, help="Only this envelope (repeatable)."
@@ -282,21 +254,31 @@ def status_command(
     as_json: bool,
 ) -> None:
     """Show spent, remaining, projection and state per envelope."""
-    envelopes = load_envelopes(budgets_path(budgets_file))
+    path = budgets_path(budgets_file)
+    envelopes = load_envelopes(path)
     if names:
         envelopes = [find_envelope(envelopes, name) for name in names]
     now = parse_instant(at_text, "--at") if at_text else datetime.now(UTC)
-    store = open_store(dsn)
-    statuses = {
-        envelope.name: envelope_statuses(store, envelope, now, session)
-        for envelope in envelopes
-    }
-    payloads = [status_payload(item) for found in statuses.values() for item in found]
+    service = service_for_store(dsn)
+    if service is not None and service.get("budgets_file") == str(path):
+        # The service has the embedded store open and reads the same budgets.
+        document = ServiceClient(service["api_url"]).get(
+            "/api/v1/budgets/status",
+            {"envelope": ",".join(names), "session": session, "at": now.isoformat()},
+        )
+    else:
+        store = open_store(dsn)
+        try:
+            document = statuses_document(store, envelopes, now, session)
+        finally:
+            store.close()
+    payloads = document["statuses"]
     if as_json:
         print_json(payloads)
         return
+    idle = set(document["envelopes_without_sessions"])
     for envelope in envelopes:
-        if not statuses[envelope.name]:
+        if envelope.name in idle:
             # A session envelope shows the sessions of the last 24 hours.
             click.echo(
                 f"{envelope.name} [{envelope.scope.value}]: no session in the last "

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import orjson
 
-from otel_cost.errors import OtelCostError
+from otel_cost.errors import ConfigError, OtelCostError
 from otel_cost.serve import queries
 from otel_cost.serve.attributes import id_text
 from otel_cost.serve.canonical import InvalidEventError, parse_body, parse_event
@@ -144,6 +144,8 @@ class ApiHandler(Handler):
                 payload = _report(store, params)
             elif path == "/api/v1/budgets":
                 payload = _budgets(store, now)
+            elif path == "/api/v1/budgets/status":
+                payload = _budget_statuses(store, params, now)
             elif path == "/api/v1/burn":
                 filters = queries.scope_from_params(params, now).filters
                 payload = {
@@ -280,6 +282,26 @@ def _budgets(store: Any, now: datetime) -> dict[str, Any]:
 
     lines = load_budget_lines(store, now) or []
     return {"budgets": [_budget_item(line) for line in lines]}
+
+
+def _budget_statuses(
+    store: Any, params: dict[str, str], now: datetime
+) -> dict[str, Any]:
+    """Return envelope statuses as ``otel-cost budget status --json`` prints them."""
+    from otel_cost.budgets.envelopes import budgets_path, find_envelope, load_envelopes
+    from otel_cost.budgets.status import statuses_document
+
+    try:
+        envelopes = load_envelopes(budgets_path())
+        names = [name for name in params.get("envelope", "").split(",") if name]
+        if names:
+            envelopes = [find_envelope(envelopes, name) for name in names]
+        at = datetime.fromisoformat(params["at"]) if params.get("at") else now
+    except (ConfigError, ValueError) as exc:
+        raise queries.QueryError(str(exc)) from None
+    if at.tzinfo is None:
+        raise queries.QueryError(f"at {params['at']!r} has no time zone offset")
+    return statuses_document(store, envelopes, at, params.get("session") or None)
 
 
 def _budget_item(line: Any) -> dict[str, Any]:

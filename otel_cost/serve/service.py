@@ -19,6 +19,7 @@ import grpc  # type: ignore[import-untyped]
 import orjson
 
 from otel_cost import config
+from otel_cost.budgets.envelopes import budgets_path
 from otel_cost.errors import ConfigError, StoreError
 from otel_cost.events import stable_id
 from otel_cost.pricing.registry import PricingRegistry, load_registry
@@ -218,6 +219,8 @@ class Service:
             "dsn": _redacted_dsn(self.dsn),
             "database": self.database,
             "started_at": datetime.now(UTC).isoformat(),
+            # Commands that read budgets through the service check it reads theirs.
+            "budgets_file": str(budgets_path()),
         }
 
     def authorized_headers(self, header: str | None) -> bool:
