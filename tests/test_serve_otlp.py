@@ -260,6 +260,7 @@ def test_bad_bodies_get_clear_errors(store, registry):
     assert bad_hex.status_code == 400
     assert "traceId must be a hex string" in bad_hex.json()["message"]
     assert wrong_type.status_code == 415
+    assert "unsupported Content-Type" in wrong_type.json()["message"]
     assert wrong_path.status_code == 404
     assert (
         'otel_cost_serve_failed_requests_total{path="/v1/traces",status="400"} 3'

@@ -98,12 +98,13 @@ class OtlpHttpHandler(Handler):
         )
         if content_type not in (PROTOBUF, JSON):
             self.close_connection = True
-            self.send_json(
+            # The body's own encoding is unknown, so the Status goes as JSON.
+            self._status(
                 415,
-                {
-                    "error": f"unsupported Content-Type {content_type!r}; "
-                    f"expected {PROTOBUF} or {JSON}"
-                },
+                JSON,
+                INVALID_ARGUMENT,
+                f"unsupported Content-Type {content_type!r}; "
+                f"expected {PROTOBUF} or {JSON}",
             )
             return
         if not self.state.authorized_headers(self.headers.get("Authorization")):
