@@ -168,6 +168,13 @@ def test_cutoff_leaves_recent_months(history: Store, tmp_path: Path) -> None:
     assert [a.partition for a in exported] == ["202410"]
 
 
+def test_nothing_to_export_leaves_no_folder(history: Store, tmp_path: Path) -> None:
+    target = tmp_path / "archive"
+    exported = export_partitions(history, target, timedelta(days=3650), now=NOW)
+    assert exported == []
+    assert not target.exists()
+
+
 def test_parse_age_days_only() -> None:
     assert parse_age("365d") == timedelta(days=365)
     with pytest.raises(ConfigError, match="invalid age '1y'"):

@@ -139,7 +139,6 @@ def export_partitions(
     export. It is skipped, because a second file would split the month.
     """
     cutoff = (now or datetime.now(UTC)) - older_than
-    directory.mkdir(parents=True, exist_ok=True)
     records = archive_records(store)
     exported = []
     for partition in old_partitions(store, cutoff):
@@ -147,6 +146,8 @@ def export_partitions(
         if record is not None:
             exported.append(_skip_archived(store, partition, record))
             continue
+        # Created only for a month to write, so a run with nothing leaves no folder.
+        directory.mkdir(parents=True, exist_ok=True)
         archived = _export_one(store, directory, partition)
         if drop:
             _drop_exported(store, archived)
