@@ -53,6 +53,8 @@ STOP_GRACE_S = 10.0
 SPOOL_OWNER_FILE = "store.json"
 
 
+#: Allocations between two collections of the youngest generation (Python: 700).
+GC_YOUNG_THRESHOLD = 50_000
 #: How long a thread holds the interpreter lock while another waits for it.
 SWITCH_INTERVAL_S = 0.0005
 
@@ -167,6 +169,10 @@ class Service:
         # Freezing them keeps every later full collection from scanning them
         # again, which took about a tenth of the ingest time per span.
         gc.freeze()
+        # Converting a request allocates many short-lived objects and few
+        # cycles. Collecting the youngest generation every 50,000 allocations
+        # instead of 700 cut conversion time by about a tenth.
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         # Threads that convert requests hold the interpreter lock for long
         # stretches; the writer thread needs it briefly between its queries,
         # and by default waits up to 5 ms each time.
