@@ -105,8 +105,9 @@ def test_crash_journal_stored_at_start(store, registry, tmp_path):
     journal_of(store, registry, spool_dir, 1)
     journal_of(store, registry, spool_dir, 5)
     with serving(store, registry, spool_dir=spool_dir) as service:
-        wait_for(lambda: totals(store)["events"] == 8)
-        wait_for(service.pipeline.spool.is_empty)
+        # Stored before the service listens, so no wait is needed.
+        assert totals(store)["events"] == 8
+        assert service.pipeline.spool.is_empty()
     result = totals(store)
     assert result["cost"] == SPAN_COST * 8
     assert result["rollup_events"] == 8
@@ -263,3 +264,30 @@ def test_full_queue_holds_requests_back(store, tmp_path):
         release.set()
         pipeline.stop()
     assert sum(writes) == 4
+
+
+def test_unwritable_journal_not_ready(store, registry, tmp_path):
+    spool_dir = tmp_path / "spool"
+    with (
+        serving(store, registry, spool_dir=spool_dir) as service,
+        client() as http,
+    ):
+        assert send(http, service, 1, 2).status_code == 200
+        wait_for(lambda: totals(store)["events"] == 2)
+        # The spool directory is gone, and a file stands in its place.
+        for path in spool_dir.iterdir():
+            path.unlink()
+        spool_dir.rmdir()
+        spool_dir.write_bytes(b"")
+        failed = send(http, service, 3, 2)
+        ready = http.get(f"{service.urls['api_url']}/readyz")
+        spool_dir.unlink()
+        recovered = http.get(f"{service.urls['api_url']}/readyz")
+        again = send(http, service, 5, 2)
+        wait_for(lambda: totals(store)["events"] == 4)
+    assert failed.status_code == 503
+    assert ready.status_code == 503
+    assert ready.json()["journal"] == "failing"
+    assert recovered.status_code == 200
+    assert recovered.json()["journal"] == "ok"
+    assert again.status_code == 200

@@ -11,6 +11,7 @@ import time
 from decimal import Decimal
 
 import orjson
+import pytest
 from serve_support import client, span, trace_request
 
 SPAN_ATTRS = {
@@ -21,6 +22,21 @@ SPAN_ATTRS = {
 # 100 x 3e-6 + 10 x 1.5e-5
 SPAN_COST = Decimal("0.00045")
 BATCH = 50
+
+
+# Services a test started; any still running when it ends (a failed
+# assertion) is killed, so no service outlives its test.
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def stop_leftover_services():
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait(30)
 
 
 def start_serve(tmp_path, dsn):
@@ -47,6 +63,7 @@ def start_serve(tmp_path, dsn):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    STARTED.append(process)
     deadline = time.monotonic() + 60
     while not discovery.exists():
         assert process.poll() is None, process.stderr.read().decode()

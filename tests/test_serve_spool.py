@@ -13,7 +13,8 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from serve_support import client, serving, span, totals, trace_request
 
-from otel_cost.errors import StoreError
+from otel_cost.errors import ConfigError, StoreError
+from otel_cost.serve.service import ServeConfig, Service
 from otel_cost.serve.spool import Spool
 from otel_cost.store.writer import write_events
 
@@ -388,3 +389,22 @@ def test_unreadable_spool_record_set_aside(store, registry, tmp_path):
         "000000000001.spool"
     ]
     assert totals(store)["events"] == 2
+
+
+def test_unusable_spool_dir_is_config_error(store, registry, tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_bytes(b"")
+    settings = ServeConfig(dsn=store.dsn, database=store.database, spool_dir=blocked)
+    with pytest.raises(
+        ConfigError, match="cannot use the spool directory .*--spool-dir"
+    ):
+        Service(settings, registry)
+
+
+def test_unknown_dsn_scheme_stops_start(registry, tmp_path):
+    settings = ServeConfig(
+        dsn="garbage://x", database="otel_cost", spool_dir=tmp_path / "spool"
+    )
+    service = Service(settings, registry)
+    with pytest.raises(ConfigError, match="unsupported store DSN 'garbage://x'"):
+        service.start()

@@ -106,7 +106,8 @@ def _address_option(flag: str, name: str, help_text: str) -> Decorator:
     show_default=True,
     help="When an export is acknowledged: 'journal' once its events are "
     "fsynced to the disk spool (they are queryable within about a second), "
-    "'store' once they are queryable. 'journal' ingests far more per second.",
+    "'store' once they are queryable, or spooled while the store is down. "
+    "'journal' ingests far more per second.",
 )
 @click.option(
     "--migrate-only",

@@ -189,6 +189,8 @@ class WritePipeline:
         self._journal_lock = threading.Lock()
         # True while the writer stores from the journal rather than the queue.
         self._behind = ack == ACK_JOURNAL and not spool.is_empty()
+        #: Why the last append to the journal failed; None once one succeeds.
+        self.journal_error: str | None = None
         self._last_write = 0.0
         self._last_result = WriteResult()
         # The times of replayed events that were already stored, if any.
@@ -293,10 +295,7 @@ class WritePipeline:
             try:
                 submission.mark = self.spool.append(record, sync=False)
             except (SpoolFullError, SpoolError) as exc:
-                logger.error("cannot journal %d events: %s", count, exc)
-                raise UnavailableError(
-                    f"the events cannot be journaled: {exc}"
-                ) from exc
+                raise self._journal_failed(count, exc) from exc
             with self._cond:
                 if self._behind:
                     # The writer reads these from the journal once it has caught up.
@@ -314,11 +313,39 @@ class WritePipeline:
         try:
             self.spool.sync(submission.mark)
         except SpoolError as exc:
-            logger.error("cannot journal %d events: %s", count, exc)
-            raise UnavailableError(f"the events cannot be journaled: {exc}") from exc
+            raise self._journal_failed(count, exc) from exc
+        self.journal_error = None
         self.metrics.count("journaled_events", count)
         submission.done.set()
         return submission
+
+    def _journal_failed(self, count: int, exc: OtelCostError) -> UnavailableError:
+        """Record a failed append; log it when the reason is new."""
+        if str(exc) != self.journal_error:
+            logger.error(
+                "cannot journal %d events, answering 503 until the spool takes "
+                "writes again (repeats are counted in "
+                "otel_cost_serve_failed_requests_total): %s",
+                count,
+                exc,
+            )
+        self.journal_error = str(exc)
+        return UnavailableError(f"the events cannot be journaled: {exc}")
+
+    def journal_writable(self) -> bool:
+        """Return whether the journal takes appends, trying it again after a failure."""
+        if self.ack != ACK_JOURNAL or self.journal_error is None:
+            return True
+        problem = self.spool.probe()
+        if problem is None:
+            self.journal_error = None
+        return problem is None
+
+    def replay_now(self) -> None:
+        """Store what the journal holds in the calling thread, before `start`."""
+        if self._is_behind():
+            self._retry_at = 0.0
+            self._replay_safely()
 
     def _wait_for_room(self, timeout_s: float) -> None:
         """Wait while `room_events` are queued, so clients slow down to the writer's pace.

@@ -39,8 +39,18 @@ from otel_cost.serve.pipeline import (
 )
 from otel_cost.serve.receiver import Receiver
 from otel_cost.serve.self_metrics import SelfMetrics, gauge
-from otel_cost.serve.spool import DEFAULT_MAX_BYTES, Spool
-from otel_cost.store.connection import Store, open_store
+from otel_cost.serve.spool import (
+    DEFAULT_MAX_BYTES,
+    JOURNAL_SEGMENT_BYTES,
+    SEGMENT_BYTES,
+    Spool,
+)
+from otel_cost.store.connection import (
+    EMBEDDED_SCHEME,
+    SERVER_SCHEMES,
+    Store,
+    open_store,
+)
 from otel_cost.store.writer import insert_type_names, write_events
 
 logger = logging.getLogger(__name__)
@@ -53,6 +63,9 @@ STOP_GRACE_S = 10.0
 SPOOL_OWNER_FILE = "store.json"
 
 
+#: Largest journal left by a crash that is stored before the service listens;
+#: a larger one (a long store outage) is stored while the service runs.
+STARTUP_REPLAY_BYTES = 64 * 2**20
 #: Allocations between two collections of the youngest generation (Python: 700).
 GC_YOUNG_THRESHOLD = 50_000
 #: How long a thread holds the interpreter lock while another waits for it.
@@ -124,7 +137,11 @@ class Service:
         self.pipeline = WritePipeline(
             self._open_store,
             settings.write,
-            Spool(spool_dir, settings.max_spool_bytes),
+            Spool(
+                spool_dir,
+                settings.max_spool_bytes,
+                JOURNAL_SEGMENT_BYTES if settings.ack == ACK_JOURNAL else SEGMENT_BYTES,
+            ),
             self.self_metrics,
             settings.max_queue_events,
             settings.max_batch_events,
@@ -143,14 +160,32 @@ class Service:
 
     def start(self) -> None:
         """Open the store, start the writer and bind the three listeners."""
+        if not self.dsn.startswith((EMBEDDED_SCHEME, *SERVER_SCHEMES)):
+            raise ConfigError(
+                f"unsupported store DSN {_redacted_dsn(self.dsn)!r}; expected "
+                "chdb://PATH, http://HOST:PORT or https://HOST:PORT"
+            )
         try:
             self.pipeline.use_store(self._open_store())
         except StoreError as exc:
-            if self.dsn.startswith("chdb://"):
+            if self.dsn.startswith(EMBEDDED_SCHEME):
                 raise
             # A server that is down now is retried by the writer; data is spooled.
             logger.error("store not reachable at start, spooling until it is: %s", exc)
-        self.pipeline.start()
+        pipeline = self.pipeline
+        if (
+            pipeline.store_up
+            and pipeline.ack == ACK_JOURNAL
+            and 0 < pipeline.spool.size_bytes <= STARTUP_REPLAY_BYTES
+        ):
+            # After a crash: every acknowledged event is queryable once the
+            # service listens, and new requests do not wait behind the replay.
+            logger.info(
+                "storing the %d bytes left in the journal before listening",
+                pipeline.spool.size_bytes,
+            )
+            pipeline.replay_now()
+        pipeline.start()
         settings = self.settings
         self._start_pool()
         self._grpc, grpc_port = start_grpc_server(
@@ -246,9 +281,13 @@ class Service:
         pipeline = self.pipeline
         queue_full = pipeline.queued_events >= pipeline.max_queue_events
         spool_full = pipeline.spool.size_bytes >= pipeline.spool.max_bytes
+        journal_ok = pipeline.journal_writable()
         return {
-            "ready": not queue_full and (pipeline.store_up or not spool_full),
+            "ready": journal_ok
+            and not queue_full
+            and (pipeline.store_up or not spool_full),
             "store": "up" if pipeline.store_up else "down",
+            "journal": "ok" if journal_ok else "failing",
             "queued_events": pipeline.queued_events,
             "spool_bytes": pipeline.spool.size_bytes,
         }
@@ -299,17 +338,23 @@ def claim_spool(directory: Path, dsn: str, database: str) -> None:
     """Mark a spool directory as this store's, or raise if another store owns it."""
     owner = {"dsn": _redacted_dsn(dsn), "database": database}
     marker = directory / SPOOL_OWNER_FILE
-    if marker.exists():
-        found = orjson.loads(marker.read_bytes())
-        if found != owner:
-            raise ConfigError(
-                f"the spool directory {str(directory)!r} contains events for "
-                f"{found.get('dsn')!r} database {found.get('database')!r}, not for "
-                f"{owner['dsn']!r} database {database!r}; pass another --spool-dir"
-            )
-        return
-    directory.mkdir(parents=True, exist_ok=True)
-    marker.write_bytes(orjson.dumps(owner))
+    try:
+        if marker.exists():
+            found = orjson.loads(marker.read_bytes())
+            if found != owner:
+                raise ConfigError(
+                    f"the spool directory {str(directory)!r} contains events for "
+                    f"{found.get('dsn')!r} database {found.get('database')!r}, not for "
+                    f"{owner['dsn']!r} database {database!r}; pass another --spool-dir"
+                )
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        marker.write_bytes(orjson.dumps(owner))
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(
+            f"cannot use the spool directory {str(directory)!r}: {exc}; "
+            "pass a writable --spool-dir"
+        ) from None
 
 
 def _url(host: str, port: int) -> str:

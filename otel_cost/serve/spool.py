@@ -12,9 +12,11 @@ replayed oldest first and deleted once every record in them is stored.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
+import tempfile
 import threading
 import zlib
 from collections.abc import Iterator
@@ -29,6 +31,9 @@ HEADER = struct.Struct(">II")
 SUFFIX = ".spool"
 #: Size at which the segment being written is closed and a new one started.
 SEGMENT_BYTES = 16 * 2**20
+#: The same for a journal, which the writer deletes segment by segment behind
+#: its inserts: small segments leave little stored data to replay after a crash.
+JOURNAL_SEGMENT_BYTES = 2**20
 #: Default cap on the whole spool; appends beyond it fail (clients retry).
 DEFAULT_MAX_BYTES = 2 * 2**30
 
@@ -62,9 +67,15 @@ class SpoolRecord:
 class Spool:
     """Append records durably; read and remove them segment by segment."""
 
-    def __init__(self, directory: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._active: Path | None = None
         self._active_number = 0
@@ -113,6 +124,9 @@ class Spool:
                 handle = self._writable()
                 os.write(handle, record)
             except OSError as exc:
+                # The next append starts a new segment (and directory, if it
+                # was removed) instead of failing on this one again.
+                self._abandon_active()
                 raise SpoolError(
                     f"cannot write the spool {str(self.directory)!r}: {exc}"
                 ) from exc
@@ -120,7 +134,7 @@ class Spool:
             self._active_bytes += len(record)
             self._appended += 1
             mark = SpoolMark(self._active_number, self._active_bytes, self._appended)
-            if self._active_bytes >= SEGMENT_BYTES:
+            if self._active_bytes >= self.segment_bytes:
                 self._close_active()
         if sync:
             self.sync(mark)
@@ -239,6 +253,8 @@ class Spool:
 
     def _writable(self) -> int:
         if self._handle is None:
+            # Recreated should someone have removed it while the service ran.
+            self.directory.mkdir(parents=True, exist_ok=True)
             numbers = [_segment_number(path) for path in self.segments()]
             # Numbers keep growing while the service runs, also after the
             # journal was emptied, so a mark never names a newer segment.
@@ -252,6 +268,27 @@ class Spool:
             self._active_bytes = os.fstat(self._handle).st_size
             _fsync_directory(self.directory)
         return self._handle
+
+    def _abandon_active(self) -> None:
+        with contextlib.suppress(OSError):
+            self._close_active()
+        self._handle = None
+        self._active = None
+        self._active_bytes = 0
+
+    def probe(self) -> str | None:
+        """Return why no segment can be written now, or None when one can."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            handle, name = tempfile.mkstemp(dir=self.directory, suffix=".probe")
+            try:
+                os.fsync(handle)
+            finally:
+                os.close(handle)
+                os.unlink(name)
+        except OSError as exc:
+            return f"cannot write the spool {str(self.directory)!r}: {exc}"
+        return None
 
     def _close_active(self) -> None:
         if self._handle is not None:
