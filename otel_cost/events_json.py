@@ -55,9 +55,17 @@ def _validator() -> jsonschema.Draft202012Validator:
 def validate_event_json(payload: Any) -> None:
     """Raise `InvalidEventError` naming the first field that breaks the schema."""
     error = jsonschema.exceptions.best_match(_validator().iter_errors(payload))
-    if error is not None:
-        field = "/".join(str(part) for part in error.absolute_path) or "(event)"
-        raise InvalidEventError(f"invalid cost event field {field!r}: {error.message}")
+    if error is None:
+        return
+    field = "/".join(str(part) for part in error.absolute_path) or "(event)"
+    message = error.message
+    if field == "reported_cost_usd":
+        # The schema's oneOf error names neither the sign rule nor the form.
+        message = (
+            f"{error.instance!r} is not null or a decimal string of USD >= 0,"
+            ' such as "0.0123"'
+        )
+    raise InvalidEventError(f"invalid cost event field {field!r}: {message}")
 
 
 def event_from_json(payload: Any) -> CostEvent:

@@ -66,6 +66,22 @@ def test_invalid_field_is_named(change: dict, field: str) -> None:  # type: igno
         event_from_json(payload)
 
 
+@pytest.mark.parametrize("amount", ["-500", "-0.01", "-0"])
+def test_negative_reported_cost_rejected(amount: str) -> None:
+    payload = {**event_to_json(sample_event()), "reported_cost_usd": amount}
+    with pytest.raises(InvalidEventError) as caught:
+        event_from_json(payload)
+    message = str(caught.value)
+    assert message.startswith("invalid cost event field 'reported_cost_usd'")
+    assert repr(amount) in message
+    assert "USD >= 0" in message
+
+
+def test_zero_reported_cost_accepted() -> None:
+    payload = {**event_to_json(sample_event()), "reported_cost_usd": "0"}
+    assert event_from_json(payload).reported_cost_usd == Decimal("0")
+
+
 def test_missing_required_field() -> None:
     payload = event_to_json(sample_event())
     del payload["harness"]

@@ -158,6 +158,19 @@ def test_posted_event_errors_name_fields(store, registry):
     assert row["cost_status"] == "estimated"
 
 
+def test_negative_reported_cost_rejected(store, registry):
+    events = [event("refund", 1, reported_cost_usd="-500")]
+    with serving(store, registry) as service, client() as http:
+        reply = post_events(http, service, events)
+    assert reply.status_code == 400
+    error = reply.json()["errors"][0]["error"]
+    assert error.startswith("invalid cost event field 'reported_cost_usd': '-500'")
+    stored = store.query_dicts(
+        "SELECT count() AS n FROM cost_events WHERE event_id = 'refund'"
+    )
+    assert stored[0]["n"] == 0
+
+
 def test_bad_query_parameters_answer_400(store, registry):
     with serving(store, registry) as service, client() as http:
         api = service.urls["api_url"]
