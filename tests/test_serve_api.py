@@ -171,6 +171,29 @@ def test_negative_reported_cost_rejected(store, registry):
     assert stored[0]["n"] == 0
 
 
+def test_wrong_method_gets_405(store, registry):
+    with serving(store, registry) as service, client() as http:
+        base = f"{service.urls['api_url']}/api/v1"
+        gate = http.get(f"{base}/budgets/gate")
+        events = http.get(f"{base}/events")
+        post_summary = http.post(f"{base}/summary", content=b"{}")
+        delete_session = http.delete(f"{base}/sessions/s1/events")
+        post_unknown = http.post(f"{base}/nothing", content=b"{}")
+    assert gate.status_code == 405
+    assert gate.headers["Allow"] == "POST"
+    assert gate.json() == {
+        "error": "method GET is not allowed at '/api/v1/budgets/gate'; use POST"
+    }
+    assert events.status_code == 405
+    assert events.headers["Allow"] == "POST"
+    assert post_summary.status_code == 405
+    assert post_summary.headers["Allow"] == "GET, HEAD"
+    assert delete_session.status_code == 405
+    assert delete_session.headers["Allow"] == "GET, HEAD"
+    assert post_unknown.status_code == 404
+    assert post_unknown.json() == {"error": "no endpoint at '/api/v1/nothing'"}
+
+
 def test_bad_query_parameters_answer_400(store, registry):
     with serving(store, registry) as service, client() as http:
         api = service.urls["api_url"]

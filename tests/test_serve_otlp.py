@@ -270,6 +270,35 @@ def test_bad_bodies_get_clear_errors(store, registry):
     assert empty.content == b""
 
 
+def test_other_methods_get_405(store, registry):
+    with serving(store, registry) as service, client() as http:
+        base = service.urls["otlp_http_url"]
+        get = http.get(f"{base}/v1/traces")
+        head = http.head(f"{base}/v1/logs")
+        put = http.put(f"{base}/v1/metrics", content=b"x")
+        unknown_path = http.get(f"{base}/v1/profiles")
+        still_serving = http.post(
+            f"{base}/v1/traces",
+            content=b"",
+            headers={"Content-Type": "application/x-protobuf"},
+        )
+    assert get.status_code == 405
+    assert get.headers["Allow"] == "POST"
+    assert get.headers["Content-Type"] == "application/json"
+    assert get.json()["code"] == 12
+    assert get.json()["message"] == (
+        "method GET is not allowed at '/v1/traces'; use POST"
+    )
+    assert head.status_code == 405
+    assert head.headers["Allow"] == "POST"
+    assert head.content == b""
+    assert put.status_code == 405
+    assert put.headers["Allow"] == "POST"
+    assert unknown_path.status_code == 404
+    assert unknown_path.json() == {"error": "no endpoint at '/v1/profiles'"}
+    assert still_serving.status_code == 200
+
+
 def test_grpc_partial_success_and_logs(store, registry):
     import grpc
     from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter

@@ -37,6 +37,23 @@ GATE_PATH = "/api/v1/budgets/gate"
 GATE_MODULE, GATE_FUNCTION = "otel_cost.budgets.hookrun", "gate_endpoint"
 SESSION_EVENTS = re.compile(r"^/api/v1/sessions/([^/]+)/events$")
 PUBLIC_PATHS = ("/healthz", "/readyz")
+EVENTS_PATH = "/api/v1/events"
+POST_PATHS = (EVENTS_PATH, GATE_PATH)
+#: Paths served by GET and HEAD, besides the session events pattern above.
+GET_PATHS = frozenset(
+    {
+        *PUBLIC_PATHS,
+        "/metrics",
+        "/openapi.yaml",
+        "/api/v1/summary",
+        "/api/v1/sessions",
+        "/api/v1/top",
+        "/api/v1/report",
+        "/api/v1/budgets",
+        "/api/v1/budgets/status",
+        "/api/v1/burn",
+    }
+)
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -52,6 +69,9 @@ class ApiHandler(Handler):
         """Reply to a query or an operational endpoint."""
         url = urlsplit(self.path)
         if url.path not in PUBLIC_PATHS and not self._token_ok():
+            return
+        if url.path in POST_PATHS:
+            self.reject_method()
             return
         params = dict(parse_qsl(url.query))
         try:
@@ -71,9 +91,9 @@ class ApiHandler(Handler):
         path = urlsplit(self.path).path
         if not self._token_ok():
             return
-        handlers = {"/api/v1/events": self._post_events, GATE_PATH: self._post_gate}
+        handlers = {EVENTS_PATH: self._post_events, GATE_PATH: self._post_gate}
         if path not in handlers:
-            self.send_json(404, {"error": f"no POST endpoint at {path!r}"})
+            self.reject_method()
             return
         try:
             handlers[path]()
@@ -85,6 +105,14 @@ class ApiHandler(Handler):
             logger.exception("POST %s failed", path)
             self.close_connection = True
             self.send_json(500, {"error": f"internal error: {exc}"})
+
+    def allowed_methods(self, path: str) -> str | None:
+        """Return the ``Allow`` header value for ``path``, None when nothing is there."""
+        if path in POST_PATHS:
+            return "POST"
+        if path in GET_PATHS or SESSION_EVENTS.match(path):
+            return "GET, HEAD"
+        return None
 
     def _token_ok(self) -> bool:
         return bool(self.authorized(self.state.auth))

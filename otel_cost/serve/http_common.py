@@ -9,12 +9,20 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
 logger = logging.getLogger(__name__)
+
+#: Methods that get 405 when a path does not support them. Other method
+#: names keep http.server's 501, which RFC 9110 gives to unrecognised methods.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"}
+)
 
 
 class BodyError(Exception):
@@ -116,6 +124,41 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         """Send the access log to DEBUG, never to stderr."""
         logger.debug("%s %s", self.address_string(), format % args)
+
+    def allowed_methods(self, path: str) -> str | None:
+        """Return the ``Allow`` header value for ``path``, None when nothing is there."""
+        return None
+
+    def send_error(
+        self, code: int, message: str | None = None, explain: str | None = None
+    ) -> None:
+        """Reply 405 to a known method that has no handler, else as http.server does."""
+        command = getattr(self, "command", None)
+        if (
+            code == HTTPStatus.NOT_IMPLEMENTED
+            and command in KNOWN_METHODS
+            and not hasattr(self, f"do_{command}")
+        ):
+            self.reject_method()
+            return
+        super().send_error(code, message, explain)
+
+    def reject_method(self) -> None:
+        """Reply 405 with ``Allow`` to a method the path does not support.
+
+        A path with no endpoint at all gets 404 instead.
+        """
+        path = urlsplit(self.path).path
+        allowed = self.allowed_methods(path)
+        if allowed is None:
+            self.send_json(404, {"error": f"no endpoint at {path!r}"})
+            return
+        message = f"method {self.command} is not allowed at {path!r}; use {allowed}"
+        self.send_method_not_allowed(message, allowed)
+
+    def send_method_not_allowed(self, message: str, allowed: str) -> None:
+        """Send the 405 reply with its ``Allow`` header."""
+        self.send_json(405, {"error": message}, {"Allow": allowed})
 
     def body_length(self, limit: int) -> int:
         """Return the declared body length, rejecting no length or one over ``limit``."""

@@ -5,10 +5,11 @@ and dropped with a warning, because cost is read from spans and log events.
 
 Replies follow the OTLP specification. A request with unusable items gets 200
 with ``partial_success``. An undecodable body gets 400, a body over the size
-limit 413 and another content type 415. A full queue gets the retryable 429,
-and an unavailable store and spool the retryable 503, both with
-``Retry-After``. Error bodies are a ``google.rpc.Status`` in the request's
-encoding.
+limit 413 and another content type 415. A method other than POST gets 405
+with ``Allow: POST``. A full queue gets the retryable 429, and an
+unavailable store and spool the retryable 503, both with ``Retry-After``.
+Error bodies are a ``google.rpc.Status`` in the request's encoding, or in
+JSON when the request has none.
 """
 
 from __future__ import annotations
@@ -72,13 +73,8 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 RETRY_AFTER_SECONDS = "5"
 # gRPC status codes used in google.rpc.Status bodies.
-INVALID_ARGUMENT, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE, UNAUTHENTICATED = (
-    3,
-    8,
-    13,
-    14,
-    16,
-)
+INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL = 3, 8, 12, 13
+UNAVAILABLE, UNAUTHENTICATED = 14, 16
 
 
 class OtlpHttpHandler(Handler):
@@ -121,6 +117,14 @@ class OtlpHttpHandler(Handler):
                 {"Retry-After": RETRY_AFTER_SECONDS} if exc.status == 429 else None
             )
             self._status(exc.status, content_type, code, str(exc), headers)
+
+    def allowed_methods(self, path: str) -> str | None:
+        """Return ``POST`` for the signal paths, None for any other path."""
+        return "POST" if path in SIGNALS else None
+
+    def send_method_not_allowed(self, message: str, allowed: str) -> None:
+        """Send the 405 reply as a JSON ``google.rpc.Status``, as other errors."""
+        self._status(405, JSON, UNIMPLEMENTED, message, {"Allow": allowed})
 
     def _export(self, path: str, content_type: str) -> None:
         length = self.body_length(MAX_REQUEST_BYTES)
