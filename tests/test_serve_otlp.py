@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from decimal import Decimal
 
+import pytest
 from grpc import Compression
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
     OTLPSpanExporter as GrpcSpanExporter,
@@ -297,6 +298,30 @@ def test_other_methods_get_405(store, registry):
     assert unknown_path.status_code == 404
     assert unknown_path.json() == {"error": "no endpoint at '/v1/profiles'"}
     assert still_serving.status_code == 200
+
+
+def test_grpc_garbage_body_invalid_argument(store, registry):
+    import grpc
+
+    methods = [
+        "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
+        "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+    ]
+    errors = {}
+    with serving(store, registry) as service:
+        port = service.urls["otlp_grpc_url"].rsplit(":", 1)[1]
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            for method in methods:
+                export = channel.unary_unary(method)
+                with pytest.raises(grpc.RpcError) as caught:
+                    export(b"\x0a\xff\xff\xff", timeout=30)
+                errors[method] = caught.value
+            valid = channel.unary_unary(methods[0])(b"", timeout=30)
+    for method in methods:
+        assert errors[method].code() == grpc.StatusCode.INVALID_ARGUMENT, method
+        assert errors[method].details().startswith("invalid protobuf body"), method
+    assert valid == b""
 
 
 def test_grpc_partial_success_and_logs(store, registry):

@@ -4,6 +4,10 @@ grpcio handles gzip message compression and enforces the 64 MiB receive limit
 (RESOURCE_EXHAUSTED, which clients do not retry). Overload and an unavailable
 store end the call with UNAVAILABLE plus a ``google.rpc.RetryInfo``, the
 retryable signal of the OTLP specification.
+
+The methods receive the raw request bytes and parse them here. grpcio 1.85 ends a
+call whose request deserializer raises with INTERNAL "Exception deserializing
+request!", while a body that is not a valid request should get INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -18,19 +22,20 @@ from google.protobuf.duration_pb2 import Duration  # type: ignore[import-untyped
 from google.rpc import error_details_pb2, status_pb2  # type: ignore[import-untyped]
 from opentelemetry.proto.collector.logs.v1 import (
     logs_service_pb2,
-    logs_service_pb2_grpc,
 )
 from opentelemetry.proto.collector.metrics.v1 import (
     metrics_service_pb2,
-    metrics_service_pb2_grpc,
 )
 from opentelemetry.proto.collector.trace.v1 import (
     trace_service_pb2,
-    trace_service_pb2_grpc,
 )
 
 from otel_cost.errors import ConfigError
-from otel_cost.serve.otlp_decode import MAX_REQUEST_BYTES
+from otel_cost.serve.otlp_decode import (
+    MAX_REQUEST_BYTES,
+    InvalidRequestError,
+    parse_protobuf,
+)
 from otel_cost.serve.pipeline import (
     OverloadedError,
     UnavailableError,
@@ -60,6 +65,18 @@ class _Guard:
                 grpc.StatusCode.UNAUTHENTICATED, "a valid bearer token is required"
             )
 
+    def parse(
+        self, request_type: Any, body: bytes, context: grpc.ServicerContext
+    ) -> Any:
+        """Check the token, then parse ``body`` or abort with INVALID_ARGUMENT."""
+        self.check_token(context)
+        try:
+            return parse_protobuf(request_type, body)
+        except InvalidRequestError as exc:
+            logger.debug("OTLP/gRPC request from %s rejected: %s", context.peer(), exc)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            raise AssertionError("grpc ServicerContext.abort returned") from exc
+
     def retryable(self, context: Any, message: str) -> NoReturn:
         retry = error_details_pb2.RetryInfo(
             retry_delay=Duration(seconds=RETRY_DELAY_SECONDS)
@@ -80,8 +97,7 @@ class _Guard:
         request: Any,
         context: grpc.ServicerContext,
     ) -> ExportOutcome:
-        """Check the token, then store one export or abort with its gRPC status."""
-        self.check_token(context)
+        """Store one export or abort with its gRPC status."""
         try:
             return export(request, "grpc")
         except (OverloadedError, UnavailableError) as exc:
@@ -91,18 +107,18 @@ class _Guard:
             raise AssertionError("grpc ServicerContext.abort returned") from exc
 
 
-class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+class TraceService:
     """Receives spans."""
 
     def __init__(self, guard: _Guard) -> None:
         self.guard = guard
 
     def Export(  # noqa: N802 - the generated method name
-        self,
-        request: trace_service_pb2.ExportTraceServiceRequest,
-        context: grpc.ServicerContext,
+        self, body: bytes, context: grpc.ServicerContext
     ) -> trace_service_pb2.ExportTraceServiceResponse:
         """Store the spans of one export."""
+        request_type = trace_service_pb2.ExportTraceServiceRequest
+        request = self.guard.parse(request_type, body, context)
         outcome = self.guard.store(self.guard.receiver.export_traces, request, context)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if _partial(outcome):
@@ -111,18 +127,18 @@ class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
-class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
+class LogsService:
     """Receives log records."""
 
     def __init__(self, guard: _Guard) -> None:
         self.guard = guard
 
     def Export(  # noqa: N802 - the generated method name
-        self,
-        request: logs_service_pb2.ExportLogsServiceRequest,
-        context: grpc.ServicerContext,
+        self, body: bytes, context: grpc.ServicerContext
     ) -> logs_service_pb2.ExportLogsServiceResponse:
         """Store the log records of one export."""
+        request_type = logs_service_pb2.ExportLogsServiceRequest
+        request = self.guard.parse(request_type, body, context)
         outcome = self.guard.store(self.guard.receiver.export_logs, request, context)
         response = logs_service_pb2.ExportLogsServiceResponse()
         if _partial(outcome):
@@ -131,19 +147,18 @@ class LogsService(logs_service_pb2_grpc.LogsServiceServicer):
         return response
 
 
-class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
+class MetricsService:
     """Accepts metrics and drops them with a warning."""
 
     def __init__(self, guard: _Guard) -> None:
         self.guard = guard
 
     def Export(  # noqa: N802 - the generated method name
-        self,
-        request: metrics_service_pb2.ExportMetricsServiceRequest,
-        context: grpc.ServicerContext,
+        self, body: bytes, context: grpc.ServicerContext
     ) -> metrics_service_pb2.ExportMetricsServiceResponse:
         """Count the data points of one export and reply with a warning."""
-        self.guard.check_token(context)
+        request_type = metrics_service_pb2.ExportMetricsServiceRequest
+        request = self.guard.parse(request_type, body, context)
         outcome = self.guard.receiver.export_metrics(request, "grpc")
         response = metrics_service_pb2.ExportMetricsServiceResponse()
         if _partial(outcome):
@@ -153,6 +168,23 @@ class MetricsService(metrics_service_pb2_grpc.MetricsServiceServicer):
 
 def _partial(outcome: ExportOutcome) -> bool:
     return bool(outcome.rejected or outcome.message)
+
+
+def _add_service(
+    server: grpc.Server, module: Any, name: str, export: Callable[..., Any]
+) -> None:
+    """Register ``export`` as ``name``'s Export method, taking the raw request bytes."""
+    method = module.DESCRIPTOR.services_by_name[name].methods_by_name["Export"]
+    response_type = getattr(module, method.output_type.name)
+    handler = grpc.unary_unary_rpc_method_handler(
+        export,
+        request_deserializer=None,
+        response_serializer=response_type.SerializeToString,
+    )
+    service = grpc.method_handlers_generic_handler(
+        method.containing_service.full_name, {"Export": handler}
+    )
+    server.add_generic_rpc_handlers((service,))
 
 
 def start_grpc_server(
@@ -167,14 +199,10 @@ def start_grpc_server(
         ],
     )
     guard = _Guard(receiver, auth)
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        TraceService(guard), server
-    )
-    logs_service_pb2_grpc.add_LogsServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        LogsService(guard), server
-    )
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        MetricsService(guard), server
+    _add_service(server, trace_service_pb2, "TraceService", TraceService(guard).Export)
+    _add_service(server, logs_service_pb2, "LogsService", LogsService(guard).Export)
+    _add_service(
+        server, metrics_service_pb2, "MetricsService", MetricsService(guard).Export
     )
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
