@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import count
 
+import pytest
+
 from otel_cost.budgets.actions import Action, ActionKind, Verdict
 from otel_cost.budgets.envelopes import Envelope, Scope
 from otel_cost.budgets.gate import (
@@ -183,3 +185,37 @@ def test_project_deny_suggests_topup(store: Store, registry: PricingRegistry) ->
     assert decision.verdict is Verdict.DENY
     assert "envelope 'web' (period from 2026-12-01)" in decision.message
     assert "otel-cost budget topup request --envelope web" in decision.message
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"added_tokens": -5}, "'added_tokens' must be an integer >= 0, got -5"),
+        ({"added_tokens": 2.5}, "'added_tokens' must be an integer >= 0, got 2.5"),
+        ({"added_tokens": "9"}, "'added_tokens' must be an integer >= 0, got '9'"),
+        ({"added_tokens": True}, "'added_tokens' must be an integer >= 0, got True"),
+        ({"added_tokens": None}, "'added_tokens' must be an integer >= 0, got None"),
+        ({"context_tokens": -1}, "'context_tokens' must be an integer >= 0, got -1"),
+        ({"request_tokens": 1e3}, "'request_tokens' must be an integer >= 0"),
+        ({"kind": "teleport"}, "'kind' must be one of file_read, edit,"),
+        ({"session_id": 7}, "'session_id' must be a string, got 7"),
+    ],
+)
+def test_action_from_dict_rejects_field(change: dict, message: str) -> None:  # type: ignore[type-arg]
+    raw = {**read_action().to_dict(), **change}
+    with pytest.raises(ValueError) as caught:
+        Action.from_dict(raw)
+    assert str(caught.value).startswith(message)
+
+
+def test_action_from_dict_missing_field() -> None:
+    raw = read_action().to_dict()
+    del raw["harness"]
+    with pytest.raises(ValueError, match="'harness' is missing"):
+        Action.from_dict(raw)
+
+
+def test_action_from_dict_round_trip() -> None:
+    action = Action(ActionKind.MODEL_CALL, "gemini-cli", "s9", request_tokens=0,
+                    context_tokens=None, added_tokens=0)  # fmt: skip
+    assert Action.from_dict(action.to_dict()) == action

@@ -484,6 +484,25 @@ def test_budget_gate_endpoint(store, registry):
     assert 'envelope="dev"' in page
 
 
+def test_gate_rejects_negative_tokens(store, registry):
+    action = {
+        "kind": "file_read",
+        "harness": "claude-code",
+        "session_id": "s1",
+        "added_tokens": -5,
+    }
+    with serving(store, registry) as service, client() as http:
+        reply = http.post(
+            f"{service.urls['api_url']}/api/v1/budgets/gate",
+            content=orjson.dumps(action),
+            headers={"Content-Type": "application/json"},
+        )
+    assert reply.status_code == 400
+    assert reply.json() == {
+        "error": "invalid gate action: 'added_tokens' must be an integer >= 0, got -5"
+    }
+
+
 def test_budgets_and_report_endpoints(store, registry, tmp_path, monkeypatch):
     budgets = tmp_path / "budgets.yaml"
     budgets.write_text(

@@ -56,7 +56,33 @@ class Action:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Action:
-        """Build an action from its JSON form."""
+        """Build an action from its JSON form, raising ValueError that names a bad field."""
         values = {key: raw[key] for key in cls.__dataclass_fields__ if key in raw}
-        values["kind"] = ActionKind(values["kind"])
+        for name in _REQUIRED_FIELDS:
+            if name not in values:
+                raise ValueError(f"{name!r} is missing")
+        kind = values["kind"]
+        if not isinstance(kind, str) or kind not in _KINDS:
+            raise ValueError(f"'kind' must be one of {', '.join(_KINDS)}, got {kind!r}")
+        values["kind"] = ActionKind(kind)
+        for name in _TEXT_FIELDS:
+            if name in values and not isinstance(values[name], str):
+                raise ValueError(f"{name!r} must be a string, got {values[name]!r}")
+        for name in _TOKEN_FIELDS:
+            if name in values:
+                _check_token_count(name, values[name])
         return cls(**values)
+
+
+_KINDS = tuple(kind.value for kind in ActionKind)
+_REQUIRED_FIELDS = ("kind", "harness", "session_id")
+_TEXT_FIELDS = ("harness", "session_id", "cwd", "model", "user", "label")
+_TOKEN_FIELDS = ("added_tokens", "request_tokens", "context_tokens")
+
+
+def _check_token_count(name: str, value: Any) -> None:
+    if value is None and name != "added_tokens":
+        return
+    # bool is a subclass of int, but JSON true is not a token count.
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name!r} must be an integer >= 0, got {value!r}")
