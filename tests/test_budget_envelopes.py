@@ -148,3 +148,45 @@ def test_cli_rejects_bad_limit(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 2
     assert "'lots' is not an amount such as 25 or 12.50" in result.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["x", "--scope", "task", "--limit", "5"],
+         "--scope task requires --task SESSION_ID"),
+        (["x", "--scope", "task", "--task", "", "--limit", "5"],
+         "--scope task requires --task SESSION_ID"),
+        (["x", "--scope", "project", "--limit", "1e30"],
+         "Invalid value for --limit: '1e30' must be written as plain digits"),
+        (["", "--scope", "project", "--limit", "5"],
+         "Invalid value for NAME: '' must start with a letter or digit"),
+        (["a b", "--scope", "project", "--limit", "5"],
+         "Invalid value for NAME: 'a b' must start with a letter or digit"),
+        (["x", "--scope", "project", "--limit", "5", "--approver", "a",
+          "--approver", "a"],
+         "Invalid value for --approver: 'a' is given more than once"),
+        (["x", "--scope", "project", "--limit", "5", "--rollover-cap", "1e2"],
+         "Invalid value for --rollover-cap: '1e2' must be written as plain digits"),
+        (["x", "--scope", "project", "--limit", "5", "--rollover-cap", "3",
+          "--rollover-starts", "2026-13-01"],
+         "Invalid value for --rollover-starts: '2026-13-01' is not a date"),
+        (["x", "--scope", "project", "--limit", "5", "--rollover-starts",
+          "2026-01-01"],
+         "--rollover-starts requires --rollover-cap"),
+        (["x", "--scope", "session", "--limit", "5", "--rollover-cap", "3"],
+         "--rollover-cap applies only to --scope project, not session"),
+    ],
+)  # fmt: skip
+def test_cli_set_names_bad_option(
+    tmp_path: Path, arguments: list[str], expected: str
+) -> None:
+    budgets_file = tmp_path / "b.yaml"
+    result = CliRunner().invoke(
+        cli, ["budget", "set", *arguments, "--file", str(budgets_file)]
+    )
+    output = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert expected in output
+    assert "budgets file" not in output
+    assert not budgets_file.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -29,7 +30,7 @@ from otel_cost.budgets.ledger import (
 )
 from otel_cost.budgets.overrides import apply_override, override_targets
 from otel_cost.budgets.periods import instance_key, period_start
-from otel_cost.budgets.schema import OWNERS, PERIODS, SCOPES
+from otel_cost.budgets.schema import ENVELOPE_SCHEMA, OWNERS, PERIODS, SCOPES
 from otel_cost.budgets.status import statuses_document
 from otel_cost.cli.common import db_option, parse_instant, print_json
 from otel_cost.decimals import decimal_text
@@ -182,6 +183,8 @@ def set_command(
     budgets_file: str | None,
 ) -> None:
     """Add the envelope NAME or replace it."""
+    _check_set_arguments(name, scope, task, approvers, rollover_cap, rollover_starts)
+    limit_usd = plain_money(limit_text, "--limit")
     path = budgets_path(budgets_file)
     envelopes = [e for e in load_envelopes(path) if e.name != name]
     match = {
@@ -201,13 +204,12 @@ def set_command(
             rollover_starts
             or period_start(period, datetime.now(UTC)).date().isoformat()
         )
-        rollover = Rollover(
-            "capped", money(rollover_cap, "--rollover-cap"), date.fromisoformat(starts)
-        )
+        cap_usd = plain_money(rollover_cap, "--rollover-cap")
+        rollover = Rollover("capped", cap_usd, date.fromisoformat(starts))
     envelope = Envelope(
         name=name,
         scope=Scope(scope),
-        limit_usd=money(limit_text, "--limit"),
+        limit_usd=limit_usd,
         period=period,
         task=task,
         match=match,
@@ -217,6 +219,70 @@ def set_command(
     )
     save_envelopes(path, [*envelopes, envelope])
     click.echo(f"envelope {name} saved to {path}")
+
+
+#: The budgets file stores amounts as plain digits, as its schema requires.
+PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+ENVELOPE_NAME = re.compile(ENVELOPE_SCHEMA["properties"]["name"]["pattern"])
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def plain_money(text: str, name: str) -> Decimal:
+    """Parse a USD amount written as plain digits, the form the budgets file stores."""
+    amount = money(text, name)
+    if not PLAIN_AMOUNT.fullmatch(text.strip()):
+        raise click.BadParameter(
+            f"{text!r} must be written as plain digits such as 25 or 12.50, "
+            "without a sign or an exponent",
+            param_hint=name,
+        )
+    return amount
+
+
+def _check_set_arguments(
+    name: str,
+    scope: str,
+    task: str,
+    approvers: tuple[str, ...],
+    rollover_cap: str | None,
+    rollover_starts: str | None,
+) -> None:
+    """Raise a click error naming the argument the budgets file would reject."""
+    if not ENVELOPE_NAME.fullmatch(name):
+        raise click.BadParameter(
+            f"{name!r} must start with a letter or digit and contain only letters, "
+            "digits, '.', '_' and '-', at most 100 characters",
+            param_hint="NAME",
+        )
+    if scope == "task" and not task:
+        raise click.UsageError("--scope task requires --task SESSION_ID")
+    for approver in approvers:
+        if not approver:
+            raise click.BadParameter("must not be empty", param_hint="--approver")
+        if approvers.count(approver) > 1:
+            raise click.BadParameter(
+                f"{approver!r} is given more than once", param_hint="--approver"
+            )
+    if rollover_cap is not None and scope != "project":
+        raise click.UsageError(
+            f"--rollover-cap applies only to --scope project, not {scope}"
+        )
+    if rollover_starts is not None:
+        _check_rollover_start(rollover_cap, rollover_starts)
+
+
+def _check_rollover_start(rollover_cap: str | None, rollover_starts: str) -> None:
+    if rollover_cap is None:
+        raise click.UsageError("--rollover-starts requires --rollover-cap")
+    try:
+        if not ISO_DATE.fullmatch(rollover_starts):
+            raise ValueError
+        date.fromisoformat(rollover_starts)
+    except ValueError:
+        raise click.BadParameter(
+            f"{rollover_starts!r} is not a date in the form YYYY-MM-DD",
+            param_hint="--rollover-starts",
+        ) from None
 
 
 @budget_group.command("remove")
