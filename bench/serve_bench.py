@@ -177,9 +177,7 @@ class Load:
     def http(self, index: int) -> None:
         url = f"{self.info['otlp_http_url']}/v1/traces"
         with httpx.Client(trust_env=False, timeout=60) as http:
-            for body in self.requests[index]:
-                if self.stop.is_set():
-                    return
+            for body in self._paced(index):
                 reply = http.post(url, content=body, headers=PROTOBUF)
                 self._count(index, reply.status_code == 200)
 
@@ -187,15 +185,31 @@ class Load:
         target = self.info["otlp_grpc_url"].removeprefix("http://")
         with grpc.insecure_channel(target) as channel:
             export = TraceServiceStub(channel).Export
-            for body in self.requests[index]:
-                if self.stop.is_set():
-                    return
+            for body in self._paced(index):
                 try:
                     export(ExportTraceServiceRequest.FromString(body), timeout=60)
                 except grpc.RpcError:
                     self._count(index, False)
                 else:
                     self._count(index, True)
+
+    def _paced(self, index: int) -> Iterator[bytes]:
+        """Yield one client's requests until the run ends, at its share of ``--rate``.
+
+        Without a rate each request follows the previous reply at once. With
+        one, request k is sent k intervals after the start (or at once when
+        the client is late), so the offered load does not follow the service.
+        """
+        rate = self.args.rate
+        interval = self.args.clients * self.args.batch / rate if rate else 0.0
+        start = time.perf_counter()
+        for number, body in enumerate(self.requests[index]):
+            delay = start + number * interval - time.perf_counter()
+            if delay > 0:
+                self.stop.wait(delay)
+            if self.stop.is_set():
+                return
+            yield body
 
     def _count(self, index: int, ok: bool) -> None:
         if ok:
@@ -237,6 +251,13 @@ def main() -> None:
         "--convert-workers",
         default="0",
         help="comma-separated values of serve --convert-workers to run",
+    )
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=0,
+        help="spans per second offered by all clients together (0: as fast as "
+        "replies come); visibility is then measured below saturation",
     )
     parser.add_argument(
         "--ack",
@@ -296,6 +317,7 @@ def run(info: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "ack": args.ack,
         "convert_workers": args.workers,
         "clients": args.clients,
+        "offered_spans_per_second": args.rate or None,
         "seconds": round(elapsed, 1),
         "spans_acknowledged": sum(load.spans),
         "spans_per_second": round(sum(load.spans) / elapsed),
@@ -320,12 +342,13 @@ def percentile_ms(ordered: list[float], fraction: float) -> float | None:
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"\n{'ack':<9}{'workers':<8}{'transport':<10}{'batch':>7}{'spans/s':>10}"
-          f"{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
+    print(f"\n{'ack':<9}{'workers':<8}{'transport':<10}{'batch':>7}{'offered':>9}"
+          f"{'spans/s':>10}{'failed':>8}{'p50 ms':>9}{'p99 ms':>9}")  # fmt: skip
     for result in results:
+        offered = result["offered_spans_per_second"] or "max"
         print(
             f"{result['ack']:<9}{result['convert_workers']:<8}{result['transport']:<10}"
-            f"{result['batch']:>7}"
+            f"{result['batch']:>7}{offered:>9}"
             f"{result['spans_per_second']:>10,}{result['failed_requests']:>8}"
             f"{result['visibility_p50_ms'] or '-':>9}"
             f"{result['visibility_p99_ms'] or '-':>9}"

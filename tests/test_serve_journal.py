@@ -199,14 +199,17 @@ def test_release_removes_stored_segments_only(tmp_path, appended):
     assert later.segment > marks[-1].segment
 
 
-def test_concurrent_appends_are_all_kept(tmp_path):
-    spool = Spool(tmp_path)
+@pytest.mark.parametrize("segment_bytes", [64, 2**20])
+def test_concurrent_appends_are_all_kept(tmp_path, segment_bytes):
+    # 64-byte segments roll over every few records, between appends and fsyncs.
+    spool = Spool(tmp_path, segment_bytes=segment_bytes)
     start = threading.Barrier(8)
 
     def append(number: int) -> None:
         start.wait()
         for index in range(20):
-            spool.append(f"{number}-{index}".encode())
+            mark = spool.append(f"{number}-{index}".encode(), sync=False)
+            spool.sync(mark)
 
     threads = [threading.Thread(target=append, args=(n,)) for n in range(8)]
     for thread in threads:

@@ -33,7 +33,7 @@ SUFFIX = ".spool"
 SEGMENT_BYTES = 16 * 2**20
 #: The same for a journal, which the writer deletes segment by segment behind
 #: its inserts: small segments leave little stored data to replay after a crash.
-JOURNAL_SEGMENT_BYTES = 2**20
+JOURNAL_SEGMENT_BYTES = 4 * 2**20
 #: Default cap on the whole spool; appends beyond it fail (clients retry).
 DEFAULT_MAX_BYTES = 2 * 2**30
 
@@ -85,6 +85,11 @@ class Spool:
         self._appended = 0
         self._synced = 0
         self._sync_lock = threading.Lock()
+        # Handles of full segments, and whether a segment file was created,
+        # since the last sync; and the last record whose fsync failed.
+        self._retired: list[int] = []
+        self._new_files = False
+        self._failed_through = 0
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -135,7 +140,9 @@ class Spool:
             self._appended += 1
             mark = SpoolMark(self._active_number, self._active_bytes, self._appended)
             if self._active_bytes >= self.segment_bytes:
-                self._close_active()
+                # Its records reach the disk with the next `sync`, outside this lock.
+                self._retired.append(self._handle_or_raise())
+                self._forget_active()
         if sync:
             self.sync(mark)
         return mark
@@ -148,22 +155,33 @@ class Spool:
         """
         with self._sync_lock:
             with self._lock:
+                if mark.sequence <= self._failed_through:
+                    raise SpoolError(
+                        f"cannot write the spool {str(self.directory)!r}: an fsync failed"
+                    )
                 if self._synced >= mark.sequence:
                     return
                 target = self._appended
+                retired, self._retired = self._retired, []
+                new_files, self._new_files = self._new_files, False
                 # A copy of the handle stays valid if the segment is closed
                 # meanwhile (closing syncs it too).
                 handle = os.dup(self._handle) if self._handle is not None else None
+            handles = [*retired, *([handle] if handle is not None else [])]
             try:
-                if handle is not None:
-                    os.fsync(handle)
+                for each in handles:
+                    os.fsync(each)
+                if new_files:
+                    _fsync_directory(self.directory)
             except OSError as exc:
+                with self._lock:
+                    self._failed_through = max(self._failed_through, target)
                 raise SpoolError(
                     f"cannot write the spool {str(self.directory)!r}: {exc}"
                 ) from exc
             finally:
-                if handle is not None:
-                    os.close(handle)
+                for each in handles:
+                    os.close(each)
             with self._lock:
                 self._synced = max(self._synced, target)
 
@@ -179,8 +197,8 @@ class Spool:
                 self._active_number == mark.segment
                 and self._active_bytes == mark.offset
             ):
-                self._close_active()
-            removed = False
+                # Everything in it is stored, so it needs no fsync.
+                self._drop_active()
             for segment in self.segments():
                 number = _segment_number(segment)
                 if number is None or number > mark.segment or segment == self._active:
@@ -190,9 +208,8 @@ class Spool:
                 size = segment.stat().st_size
                 segment.unlink()
                 self._size = max(self._size - size, 0)
-                removed = True
-            if removed:
-                _fsync_directory(self.directory)
+            # The directory is not synced: a stored segment that comes back
+            # after a crash is only replayed again, and the writer skips it.
 
     def seal(self) -> None:
         """Close the segment being written, so replay can take it whole."""
@@ -266,8 +283,28 @@ class Spool:
                 self._active, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
             )
             self._active_bytes = os.fstat(self._handle).st_size
-            _fsync_directory(self.directory)
+            # The next `sync` makes the new file's name durable.
+            self._new_files = True
         return self._handle
+
+    def _handle_or_raise(self) -> int:
+        if self._handle is None:
+            raise SpoolError(f"no segment is open in {str(self.directory)!r}")
+        return self._handle
+
+    def _forget_active(self) -> None:
+        self._handle = None
+        self._active = None
+        self._active_bytes = 0
+
+    def _drop_active(self) -> None:
+        """Close every handle without fsync, because their records are all stored."""
+        for handle in [*self._retired, *([self._handle] if self._handle else [])]:
+            with contextlib.suppress(OSError):
+                os.close(handle)
+        self._retired = []
+        self._synced = self._appended
+        self._forget_active()
 
     def _abandon_active(self) -> None:
         with contextlib.suppress(OSError):
@@ -291,15 +328,22 @@ class Spool:
         return None
 
     def _close_active(self) -> None:
-        if self._handle is not None:
-            try:
-                os.fsync(self._handle)
-            finally:
-                os.close(self._handle)
-            self._synced = self._appended
-        self._handle = None
-        self._active = None
-        self._active_bytes = 0
+        handles = [
+            *self._retired,
+            *([self._handle] if self._handle is not None else []),
+        ]
+        self._retired = []
+        try:
+            for handle in handles:
+                os.fsync(handle)
+            if self._new_files:
+                _fsync_directory(self.directory)
+                self._new_files = False
+        finally:
+            for handle in handles:
+                os.close(handle)
+            self._forget_active()
+        self._synced = self._appended
 
 
 def _segment_number(path: Path) -> int | None:
