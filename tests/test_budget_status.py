@@ -7,6 +7,7 @@ from decimal import Decimal
 from itertools import count
 from pathlib import Path
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -160,6 +161,33 @@ def test_session_statuses_per_session(store: Store) -> None:
         ("a", Decimal("0.30"), State.OK),
     ]
     assert statuses[0].adjustments.lifted is True
+
+
+def test_cli_status_zero_limit(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "budgets.yaml"
+    path.write_text(
+        "envelopes:\n"
+        "  - {name: spent, scope: task, task: s1, limit_usd: 0}\n"
+        "  - {name: idle, scope: task, task: s2, limit_usd: 0}\n"
+    )
+    spend(store, datetime(2026, 12, 10, tzinfo=UTC), "1050.67")
+    runner = CliRunner()
+    args = ["--at", "2026-12-16T00:00:00Z", "--file", str(path)]
+
+    status = runner.invoke(cli, ["budget", "status", *args])
+    as_json = runner.invoke(cli, ["budget", "status", "--json", *args])
+
+    assert status.exit_code == 0, status.output
+    assert status.output.splitlines() == [
+        "spent [task s1] EXCEEDED: $1050.67 spent with $0.00 available, $1050.67 over",
+        "idle [task s2] OK: $0.00 spent with $0.00 available, $0.00 left",
+    ]
+    assert "%" not in status.output
+    assert as_json.exit_code == 0, as_json.output
+    payloads = {item["envelope"]: item for item in orjson.loads(as_json.output)}
+    assert payloads["spent"]["percent"] == "100"
+    assert payloads["spent"]["state"] == "exceeded"
+    assert payloads["idle"]["percent"] == "0"
 
 
 def test_cli_status_and_override(store: Store, tmp_path: Path) -> None:

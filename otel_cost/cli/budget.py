@@ -362,14 +362,21 @@ def status_command(
             else ""
         )
         where = f"{item['envelope']} [{item['scope']} {item['instance']}]"
-        spent = f"${_usd(item['spent_usd'])} of ${_usd(item['available_usd'])}"
         remaining = Decimal(item["remaining_usd"])
         left = f"${remaining:.2f} left" if remaining >= 0 else f"${-remaining:.2f} over"
-        percent = Decimal(item["percent"])
         click.echo(
-            f"{where} {item['state'].upper()}: {spent} ({percent:.1f}%), "
+            f"{where} {item['state'].upper()}: {_spent_text(item)}, "
             f"{left}{projected}{unpriced}"
         )
+
+
+def _spent_text(item: dict[str, Any]) -> str:
+    spent, available = _usd(item["spent_usd"]), _usd(item["available_usd"])
+    if Decimal(item["available_usd"]) <= 0:
+        # A share of nothing has no percentage, so the text leaves it out.
+        # The JSON reports 100 there to mark the envelope exceeded.
+        return f"${spent} spent with ${available} available"
+    return f"${spent} of ${available} ({Decimal(item['percent']):.1f}%)"
 
 
 def _usd(text: str | None) -> str:
