@@ -138,6 +138,37 @@ def test_pricing_card_one_model(tmp_path: Path) -> None:
     )
 
 
+def test_pricing_add_rejects_findings(tmp_path: Path) -> None:
+    from otel_cost.pricing.registry import read_index, registry_dir
+
+    card = tmp_path / "card.json"
+    card.write_text(
+        '{"neg-model": {"input_cost_per_token": -0.000001,'
+        ' "output_cost_per_token": 0.000002, "litellm_provider": "openai",'
+        ' "mode": "chat"}}'
+    )
+    runner = CliRunner()
+    finding = "warning: neg-model: input_cost_per_token: negative price -0.000001"
+
+    added = runner.invoke(
+        cli,
+        ["pricing", "add", str(card), "--effective", "2026-09-01",
+         "--version", "neg"],
+    )  # fmt: skip
+    checked = runner.invoke(cli, ["pricing", "check", str(card)])
+
+    assert added.exit_code == 1
+    assert checked.exit_code == 1
+    assert finding in added.output
+    assert finding in checked.output
+    assert (
+        f"error: rate card {str(card)!r} not added because of 1 finding" in added.output
+    )
+    assert "added rate card" not in added.output
+    assert all(entry["version"] != "neg" for entry in read_index())
+    assert not (registry_dir() / "neg.json").exists()
+
+
 def test_pricing_invalid_effective_date(tmp_path: Path) -> None:
     card = tmp_path / "card.json"
     card.write_text('{"m": {"input_cost_per_token": 0.000001}}')

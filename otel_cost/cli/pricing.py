@@ -10,9 +10,11 @@ import click
 
 from otel_cost.cli.common import print_json
 from otel_cost.decimals import decimal_text
-from otel_cost.pricing.ratecard import RateCard
+from otel_cost.errors import RateCardError
+from otel_cost.pricing.ratecard import RateCard, load_rate_card
 from otel_cost.pricing.registry import (
     BUILTIN_VERSION,
+    EPOCH,
     add_card,
     load_registry,
 )
@@ -46,13 +48,29 @@ def _effective_date(_ctx: click.Context, _param: click.Parameter, text: str) -> 
     "--version", "version", default=None, help="Version name; default from the file."
 )
 def add_command(path: Path, effective: date, version: str | None) -> None:
-    """Add a LiteLLM-format rate card to the registry."""
+    """Add a LiteLLM-format rate card to the registry.
+
+    A card with findings, which ``pricing check`` fails, is not added.
+    """
+    _reject_findings(path)
     card = add_card(path, effective, version)
     click.echo(
         f"added rate card {card.version}: {plural(len(card.models), 'model')}, "
         f"in force from {card.effective_from.date().isoformat()}"
     )
+
+
+def _reject_findings(path: Path) -> None:
+    # Findings do not depend on the effective date or version, so placeholders serve.
+    card = load_rate_card(path, "unchecked", EPOCH)
+    if not card.findings:
+        return
     _print_findings(card)
+    raise RateCardError(
+        f"rate card {str(path)!r} not added because of "
+        f"{plural(len(card.findings), 'finding')}; fix the card, then check it "
+        "with `otel-cost pricing check`"
+    )
 
 
 @pricing_group.command("list")
