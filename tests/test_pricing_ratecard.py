@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_cost.errors import RateCardError
+from otel_cost.errors import ConfigError, RateCardError
 from otel_cost.events import CostStatus, Usage
 from otel_cost.events import TokenCategory as T
 from otel_cost.pricing.registry import (
@@ -65,6 +65,31 @@ def test_invalid_card_names_file(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(RateCardError, match="broken.json"):
         card_from_spec(str(path))
+
+
+@pytest.mark.parametrize("suffix", ["notadate", "2026-9-1", ""])
+def test_spec_names_invalid_date(tmp_path: Path, suffix: str) -> None:
+    write_card(tmp_path, "card2.json", SUSPICIOUS)
+    spec = f"{tmp_path / 'card2.json'}@{suffix}"
+    with pytest.raises(ConfigError) as caught:
+        card_from_spec(spec)
+    message = str(caught.value)
+    assert message.startswith(f"invalid effective date {suffix!r} in rate card")
+    assert "expected PATH@YYYY-MM-DD" in message
+    assert "No such file" not in message
+
+
+def test_spec_with_at_in_file_name(tmp_path: Path) -> None:
+    path = write_card(tmp_path, "card@team.json", SUSPICIOUS)
+    card = card_from_spec(str(path))
+    assert "no-output" in card.models
+    assert card.pinned is True
+
+
+def test_spec_with_at_in_folder_name(tmp_path: Path) -> None:
+    spec = str(tmp_path / "user@host" / "card.json")
+    with pytest.raises(RateCardError, match="cannot read rate card"):
+        card_from_spec(spec)
 
 
 def test_dated_card_prices_later_events(tmp_path: Path) -> None:

@@ -194,6 +194,7 @@ def card_from_spec(spec: str) -> RateCard:
     """Load a card from ``PATH`` or ``PATH@YYYY-MM-DD``."""
     path_text, _, date_text = spec.rpartition("@")
     if not path_text or not _looks_like_date(date_text):
+        _check_not_a_bad_date(spec)
         path_text, date_text = spec, ""
     path = Path(path_text).expanduser()
     effective = parse_effective_date(date_text) if date_text else EPOCH
@@ -201,6 +202,24 @@ def card_from_spec(spec: str) -> RateCard:
     card = load_rate_card(path, version, effective)
     card.pinned = not date_text
     return card
+
+
+def _check_not_a_bad_date(spec: str) -> None:
+    """Raise `ConfigError` when ``spec`` ends in ``@`` and a non-date, and is no file.
+
+    A part after the last ``@`` that contains a path separator belongs to a
+    path, so that spec is left to fail as a missing file.
+    """
+    _, at, date_text = spec.rpartition("@")
+    if not at or "/" in date_text or "\\" in date_text:
+        return
+    if Path(spec).expanduser().is_file():
+        return
+    raise ConfigError(
+        f"invalid effective date {date_text!r} in rate card {spec!r}; "
+        "expected PATH@YYYY-MM-DD such as card.json@2026-09-01, or the path of "
+        "an existing rate card"
+    )
 
 
 def _looks_like_date(text: str) -> bool:
