@@ -138,7 +138,7 @@ def test_pricing_card_one_model(tmp_path: Path) -> None:
     )
 
 
-def test_pricing_add_rejects_findings(tmp_path: Path) -> None:
+def test_pricing_add_rejects_negative_price(tmp_path: Path) -> None:
     from otel_cost.pricing.registry import read_index, registry_dir
 
     card = tmp_path / "card.json"
@@ -162,11 +162,29 @@ def test_pricing_add_rejects_findings(tmp_path: Path) -> None:
     assert finding in added.output
     assert finding in checked.output
     assert (
-        f"error: rate card {str(card)!r} not added because of 1 finding" in added.output
+        f"error: rate card {str(card)!r} not added because of 1 unusable price"
+        in added.output
     )
     assert "added rate card" not in added.output
     assert all(entry["version"] != "neg" for entry in read_index())
     assert not (registry_dir() / "neg.json").exists()
+
+
+def test_pricing_add_warns_of_odd_rates(tmp_path: Path) -> None:
+    card = tmp_path / "card.json"
+    # Published cards have such entries: an input price without an output price.
+    card.write_text(
+        '{"odd-model": {"input_cost_per_token": 0.000001,'
+        ' "litellm_provider": "openai", "mode": "chat"}}'
+    )
+    added = CliRunner().invoke(
+        cli,
+        ["pricing", "add", str(card), "--effective", "2026-09-01",
+         "--version", "odd"],
+    )  # fmt: skip
+    assert added.exit_code == 0, added.output
+    assert "warning: odd-model" in added.output
+    assert "added rate card odd" in added.output
 
 
 def test_pricing_invalid_effective_date(tmp_path: Path) -> None:

@@ -50,7 +50,9 @@ def _effective_date(_ctx: click.Context, _param: click.Parameter, text: str) -> 
 def add_command(path: Path, effective: date, version: str | None) -> None:
     """Add a LiteLLM-format rate card to the registry.
 
-    A card with findings, which ``pricing check`` fails, is not added.
+    A card with an unusable entry (a negative price) is not added. Other
+    findings, such as a cache read dearer than input, are printed as warnings:
+    published cards have a few.
     """
     _reject_findings(path)
     card = add_card(path, effective, version)
@@ -66,11 +68,13 @@ def _reject_findings(path: Path) -> None:
     if not card.findings:
         return
     _print_findings(card)
-    raise RateCardError(
-        f"rate card {str(path)!r} not added because of "
-        f"{plural(len(card.findings), 'finding')}; fix the card, then check it "
-        "with `otel-cost pricing check`"
-    )
+    invalid = [finding for finding in card.findings if finding.invalid]
+    if invalid:
+        raise RateCardError(
+            f"rate card {str(path)!r} not added because of "
+            f"{plural(len(invalid), 'unusable price')}; fix the card, then check "
+            "it with `otel-cost pricing check`"
+        )
 
 
 @pricing_group.command("list")

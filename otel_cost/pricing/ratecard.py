@@ -31,6 +31,8 @@ class Finding:
     model: str
     field: str
     message: str
+    #: True when the entry is unusable (a negative price), not merely odd.
+    invalid: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,9 @@ def _parse_entry(
         if value < 0:
             # A negative price is never used; check_rates cannot see it, so
             # the finding is recorded here.
-            findings.append(Finding(name, key, f"negative price {value}; not used"))
+            findings.append(
+                Finding(name, key, f"negative price {value}; not used", invalid=True)
+            )
             continue
         fields[key] = Decimal(value)
     web_search = _web_search_fee(entry.get("search_context_cost_per_query"))
