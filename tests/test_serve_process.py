@@ -114,13 +114,14 @@ def report_total(tmp_path, dsn):
     return Decimal(str(report["total_usd"])), report["events"]
 
 
-def test_sigterm_flushes_then_report_shows(tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_stop_signal_flushes_then_report_shows(tmp_path, signum):
     dsn = f"chdb://{tmp_path / 'store'}"
     process, info = start_serve(tmp_path, dsn)
     with client() as http:
         for number in range(1, 4):
             assert send_batch(http, info, number).status_code == 200
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     assert process.wait(60) == 0
     assert not (tmp_path / "data" / "serve.json").exists()
     total, events = report_total(tmp_path, dsn)

@@ -133,8 +133,8 @@ def serve_command(
 ) -> None:
     """Receive OTLP, price and store cost events, and answer queries.
 
-    SIGTERM or Ctrl-C stops accepting, writes everything accepted to the store
-    (or leaves it in the spool when the store is down) and exits 0.
+    SIGTERM, SIGHUP or Ctrl-C stops accepting, writes everything accepted to
+    the store (or leaves it in the spool when the store is down) and exits 0.
     """
     if migrate_only:
         _migrate(dsn)
@@ -170,8 +170,9 @@ def serve_command(
     def request_stop(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    # A closed terminal (SIGHUP) stops the service as cleanly as SIGTERM.
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, request_stop)
     stop.wait()
     click.echo("otel-cost serve: stopping; writing what was accepted", err=True)
     service.stop()
