@@ -202,3 +202,10 @@ def test_kept_attributes_only_named_ones(registry):
     named, plain = result.events
     assert named.attributes == {"gen_ai.response.id": "resp_1", "span.name": "chat"}
     assert plain.attributes == {"span.name": "chat"}
+
+
+def test_huge_model_name_length_not_understated(registry):
+    result = convert_spans(registry, {**CHAT, "gen_ai.request.model": "m" * 5000})
+    assert result.rejected == 1
+    # Values are cut at 1,024 characters before the check sees them.
+    assert "model name is 1024+ characters, over 256" in result.errors[0]

@@ -23,7 +23,14 @@ from otel_cost.errors import OtelCostError, UsageFormatError
 from otel_cost.events import CostEvent, FeeCategory, Usage
 from otel_cost.normalise.usage import from_anthropic, from_semconv, has_semconv_usage
 from otel_cost.serve import attribution
-from otel_cost.serve.attributes import first_id, first_in, id_text, text, to_dict
+from otel_cost.serve.attributes import (
+    MAX_VALUE_CHARS,
+    first_id,
+    first_in,
+    id_text,
+    text,
+    to_dict,
+)
 from otel_cost.serve.otlp_decode import hex_id
 
 MAX_MODEL_CHARS = 256
@@ -153,8 +160,12 @@ def _build(
     model_requested = first_in(attrs, ("gen_ai.request.model", "model"))
     model = first_in(attrs, ("gen_ai.response.model",)) or model_requested
     if len(model) > MAX_MODEL_CHARS:
+        # Attribute values are cut at MAX_VALUE_CHARS, so a longer name shows as that.
+        shown = (
+            f"{len(model)}" if len(model) < MAX_VALUE_CHARS else f"{MAX_VALUE_CHARS}+"
+        )
         raise InvalidSpanError(
-            f"span {span_id}: model name is {len(model)} characters, over {MAX_MODEL_CHARS}"
+            f"span {span_id}: model name is {shown} characters, over {MAX_MODEL_CHARS}"
         )
     usage = _usage(harness, operation, attrs)
     if operation in TOOL_OPERATIONS:
