@@ -50,6 +50,8 @@ def test_count_accepts_whole_numbers() -> None:
         (LIMIT + 1, "output is 10000000001, above the maximum of 10000000000"),
         (2**64, "output is 18446744073709551616, above the maximum"),
         (float(2**64), "output is 18446744073709551616, above the maximum"),
+        # A count of hundreds of digits is shown in exponent form.
+        (1e300, "output is 1.000e+300, above the maximum"),
         (1.5, "output must be a whole number of tokens, got 1.5"),
         (float("inf"), "output must be a whole number of tokens, got inf"),
         (float("nan"), "output must be a whole number of tokens, got nan"),

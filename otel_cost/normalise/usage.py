@@ -50,10 +50,17 @@ def count(value: Any, name: str, maximum: int = MAX_TOKENS_PER_CATEGORY) -> int:
         raise UsageFormatError(f"{name} must be a number of tokens, got {value!r}")
     number = _whole_number(value, name)
     if number < 0:
-        raise UsageFormatError(f"{name} must not be negative, got {number}")
+        raise UsageFormatError(f"{name} must not be negative, got {_shown(number)}")
     if number > maximum:
-        raise UsageFormatError(f"{name} is {number}, above the maximum of {maximum}")
+        raise UsageFormatError(
+            f"{name} is {_shown(number)}, above the maximum of {maximum}"
+        )
     return number
+
+
+def _shown(number: int) -> str:
+    """Return a count for a message, in exponent form when it is very long."""
+    return str(number) if abs(number) < 10**30 else f"{number:.3e}"
 
 
 def _whole_number(value: float | str, name: str) -> int:
