@@ -518,6 +518,11 @@ def test_budgets_and_report_endpoints(store, registry, tmp_path, monkeypatch):
             f"{api}/api/v1/report", params={"group_by": "project", "tz": "UTC"}
         ).json()
         bad = http.get(f"{api}/api/v1/report", params={"group_by": "planet"})
+        bad_day = http.get(f"{api}/api/v1/report", params={"since": "2026-13-45"})
+        reversed_days = http.get(
+            f"{api}/api/v1/report",
+            params={"since": "2026-12-02", "until": "2026-12-01"},
+        )
     assert listed == {
         "budgets": [
             {
@@ -535,6 +540,10 @@ def test_budgets_and_report_endpoints(store, registry, tmp_path, monkeypatch):
     assert report["total_usd"] == "0.0135"
     assert report["rows"][0]["key"] == "web"
     assert bad.status_code == 400
+    assert bad_day.status_code == 400
+    assert "invalid report parameter since='2026-13-45'" in bad_day.json()["error"]
+    assert reversed_days.status_code == 400
+    assert reversed_days.json()["error"] == "since 2026-12-02 is after until 2026-12-01"
 
 
 def test_budget_status_endpoint_and_cli(store, registry, tmp_path, monkeypatch):

@@ -292,10 +292,20 @@ def _report(store: Any, params: dict[str, str]) -> dict[str, Any]:
         raise queries.QueryError(f"group_by={group_by!r}; expected one of {expected}")
     try:
         zone = validate_timezone(params.get("tz") or "UTC")
-        since = date.fromisoformat(params["since"]) if params.get("since") else None
-        until = date.fromisoformat(params["until"]) if params.get("until") else None
-    except (OtelCostError, ValueError) as exc:
-        raise queries.QueryError(f"invalid report parameter: {exc}") from None
+    except OtelCostError as exc:
+        raise queries.QueryError(f"invalid report parameter tz: {exc}") from None
+    days: dict[str, date | None] = {}
+    for name in ("since", "until"):
+        text = params.get(name)
+        try:
+            days[name] = date.fromisoformat(text) if text else None
+        except ValueError as exc:
+            raise queries.QueryError(
+                f"invalid report parameter {name}={text!r}: {exc}; expected YYYY-MM-DD"
+            ) from None
+    since, until = days["since"], days["until"]
+    if since and until and since > until:
+        raise queries.QueryError(f"since {since} is after until {until}")
     start, end = day_bounds(since, until, zone)
     report = build_report(store, group_by, zone, start, end)
     document: dict[str, Any] = orjson.loads(
