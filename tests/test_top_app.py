@@ -131,6 +131,13 @@ def test_snapshot_mix_and_top(source: StoreSource) -> None:
     assert snapshot.top_operations[0].total_tokens == 6000
 
 
+def test_unpriced_line_names_missing_model(source: StoreSource) -> None:
+    snapshot = source.snapshot(Query(), NOW)
+    snapshot.unpriced.models = ["", "mystery-model"]
+    line = panels.unpriced_line(snapshot).plain
+    assert "((no model), mystery-model)" in line
+
+
 def test_snapshot_unpriced_and_projects(source: StoreSource) -> None:
     snapshot = source.snapshot(Query(), NOW)
     assert snapshot.unpriced.events == 1

@@ -124,7 +124,9 @@ def unpriced_line(snapshot: Snapshot) -> Text:
     unpriced = snapshot.unpriced
     if not unpriced.events:
         return Text("")
-    models = ", ".join(unpriced.models) if unpriced.models else "unknown models"
+    # An event that named no model has an empty name, shown as such.
+    names = [model or "(no model)" for model in unpriced.models]
+    models = ", ".join(names) if names else "unknown models"
     return Text(
         f"! {_count(unpriced.events, 'unpriced event')}, {tokens(unpriced.tokens)} tokens "
         f"without a price ({models}): totals exclude them",
