@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -133,8 +134,8 @@ def test_snapshot_mix_and_top(source: StoreSource) -> None:
 
 def test_unpriced_line_names_missing_model(source: StoreSource) -> None:
     snapshot = source.snapshot(Query(), NOW)
-    snapshot.unpriced.models = ["", "mystery-model"]
-    line = panels.unpriced_line(snapshot).plain
+    unpriced = dataclasses.replace(snapshot.unpriced, models=["", "mystery-model"])
+    line = panels.unpriced_line(dataclasses.replace(snapshot, unpriced=unpriced)).plain
     assert "((no model), mystery-model)" in line
 
 
