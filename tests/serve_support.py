@@ -34,7 +34,7 @@ def serving(
 
     The service acknowledges once events are journaled, as by default; a
     test that reads events back while it runs passes ``ack="store"``, so
-    they are queryable as soon as the request is answered.
+    they are queryable as soon as the response arrives.
     """
     settings = ServeConfig(
         dsn=store.dsn,

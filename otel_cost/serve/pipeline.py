@@ -323,7 +323,7 @@ class WritePipeline:
         """Record a failed append; log it when the reason is new."""
         if str(exc) != self.journal_error:
             logger.error(
-                "cannot journal %d events, answering 503 until the spool takes "
+                "cannot journal %d events, responding 503 until the spool takes "
                 "writes again (repeats are counted in "
                 "otel_cost_serve_failed_requests_total): %s",
                 count,
@@ -342,7 +342,7 @@ class WritePipeline:
         return problem is None
 
     def replay_now(self) -> None:
-        """Store what the journal holds in the calling thread, before `start`."""
+        """Store what the journal contains in the calling thread, before `start`."""
         if self._is_behind():
             self._retry_at = 0.0
             self._replay_safely()
