@@ -32,9 +32,9 @@ def serving(
 ) -> Iterator[Service]:
     """Run a service on free loopback ports against the test's database.
 
-    The service acknowledges once events are journaled, as by default; a
-    test that reads events back while it runs passes ``ack="store"``, so
-    they are queryable as soon as the response arrives.
+    The service acknowledges once events are journaled, as by default. A
+    test that reads events back while the service runs passes
+    ``ack="store"``, so they are queryable as soon as the response arrives.
     """
     settings = ServeConfig(
         dsn=store.dsn,

@@ -207,5 +207,5 @@ def test_kept_attributes_only_named_ones(registry):
 def test_huge_model_name_length_not_understated(registry):
     result = convert_spans(registry, {**CHAT, "gen_ai.request.model": "m" * 5000})
     assert result.rejected == 1
-    # Values are cut at 1,024 characters before the check sees them.
+    # Values are cut at 1,024 characters before the length check.
     assert "model name is 1024+ characters, over 256" in result.errors[0]

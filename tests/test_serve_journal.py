@@ -277,7 +277,7 @@ def test_unwritable_journal_not_ready(store, registry, tmp_path):
     ):
         assert send(http, service, 1, 2).status_code == 200
         wait_for(lambda: totals(store)["events"] == 2)
-        # The spool directory is gone, and a file stands in its place.
+        # The spool directory is gone, and a file has taken its path.
         for path in spool_dir.iterdir():
             path.unlink()
         spool_dir.rmdir()

@@ -253,16 +253,7 @@ class WritePipeline:
             return self._journal(submission, timeout_s)
         count = submission.count
         with self._cond:
-            if self._stopping:
-                raise UnavailableError(
-                    "the service is stopping; retry against a running one"
-                )
-            full = self._queued_events + count > self.max_queue_events
-            if full and self._queue:
-                raise OverloadedError(
-                    f"the write queue contains {self._queued_events} events, at its limit of "
-                    f"{self.max_queue_events}; retry later"
-                )
+            self._check_admission(count)
             self._queue.append(submission)
             self._queued_events += count
             self._cond.notify_all()
@@ -275,6 +266,19 @@ class WritePipeline:
             raise submission.error
         return submission
 
+    def _check_admission(self, count: int) -> None:
+        """Raise unless a request of ``count`` events may be queued now (under _cond)."""
+        if self._stopping:
+            raise UnavailableError(
+                "the service is stopping; retry against a running one"
+            )
+        full = self._queued_events + count > self.max_queue_events
+        if full and self._queue:
+            raise OverloadedError(
+                f"the write queue contains {self._queued_events} events, at its limit of "
+                f"{self.max_queue_events}; retry later"
+            )
+
     def _journal(self, submission: Submission, timeout_s: float) -> Submission:
         """Append a request to the journal, queue it for the writer, and return."""
         count = submission.count
@@ -282,16 +286,7 @@ class WritePipeline:
         self._wait_for_room(timeout_s)
         with self._journal_lock:
             with self._cond:
-                if self._stopping:
-                    raise UnavailableError(
-                        "the service is stopping; retry against a running one"
-                    )
-                full = self._queued_events + count > self.max_queue_events
-                if full and self._queue:
-                    raise OverloadedError(
-                        f"the write queue contains {self._queued_events} events, at "
-                        f"its limit of {self.max_queue_events}; retry later"
-                    )
+                self._check_admission(count)
             try:
                 submission.mark = self.spool.append(record, sync=False)
             except (SpoolFullError, SpoolError) as exc:
@@ -514,24 +509,21 @@ class WritePipeline:
         """
         if not self.prepared:
             return None
-        blocks: list[PreparedEvents] = []
-        loose: list[CostEvent] = []
+        # Runs of unencoded requests, each encoded as one block in its place.
+        runs: list[list[CostEvent] | PreparedEvents] = []
         for submission in batch:
-            if submission.prepared is None:
-                loose.extend(submission.local_events)
-                continue
-            if loose:
-                joined = self._prepare(loose)
-                if joined is None:
-                    return None
-                blocks.append(joined)
-                loose = []
-            blocks.append(submission.prepared)
-        if loose:
-            joined = self._prepare(loose)
-            if joined is None:
+            if submission.prepared is not None:
+                runs.append(submission.prepared)
+            elif runs and isinstance(runs[-1], list):
+                runs[-1].extend(submission.local_events)
+            else:
+                runs.append(list(submission.local_events))
+        blocks: list[PreparedEvents] = []
+        for run in runs:
+            block = self._prepare(run) if isinstance(run, list) else run
+            if block is None:
                 return None
-            blocks.append(joined)
+            blocks.append(block)
         return blocks
 
     def _fall_behind(self, batch: list[Submission]) -> None:

@@ -63,8 +63,8 @@ STOP_GRACE_S = 10.0
 SPOOL_OWNER_FILE = "store.json"
 
 
-#: Largest journal left by a crash that is stored before the service listens;
-#: a larger one (a long store outage) is stored while the service runs.
+#: Largest journal left by a crash that is stored before the service listens.
+#: A larger one (after a long store outage) is stored while the service runs.
 STARTUP_REPLAY_BYTES = 64 * 2**20
 #: Allocations between two collections of the youngest generation (Python: 700).
 GC_YOUNG_THRESHOLD = 50_000
@@ -208,9 +208,10 @@ class Service:
         # cycles. Collecting the youngest generation every 50,000 allocations
         # instead of 700 cut conversion time by about a tenth.
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-        # Threads that convert requests hold the interpreter lock for long
-        # stretches; the writer thread needs it briefly between its queries,
-        # and by default waits up to 5 ms each time.
+        # Converting threads hold the interpreter lock for long stretches, and
+        # the writer, which needs it briefly between its queries, waits up to
+        # 5 ms each time by default. With 0.5 ms, an insert of 6,000 events
+        # beside a busy thread took 75 to 81 ms instead of 106 to 140 ms.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         logger.info(
             "serving OTLP/gRPC at %s, OTLP/HTTP at %s, API at %s",

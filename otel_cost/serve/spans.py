@@ -161,11 +161,11 @@ def _build(
     model = first_in(attrs, ("gen_ai.response.model",)) or model_requested
     if len(model) > MAX_MODEL_CHARS:
         # Attribute values are cut at MAX_VALUE_CHARS, so a longer name shows as that.
-        shown = (
+        length = (
             f"{len(model)}" if len(model) < MAX_VALUE_CHARS else f"{MAX_VALUE_CHARS}+"
         )
         raise InvalidSpanError(
-            f"span {span_id}: model name is {shown} characters, over {MAX_MODEL_CHARS}"
+            f"span {span_id}: model name is {length} characters, over {MAX_MODEL_CHARS}"
         )
     usage = _usage(harness, operation, attrs)
     if operation in TOOL_OPERATIONS:

@@ -169,8 +169,8 @@ class Spool:
                 handle = os.dup(self._handle) if self._handle is not None else None
             handles = [*retired, *([handle] if handle is not None else [])]
             try:
-                for each in handles:
-                    os.fsync(each)
+                for handle_copy in handles:
+                    os.fsync(handle_copy)
                 if new_files:
                     _fsync_directory(self.directory)
             except OSError as exc:
@@ -180,8 +180,8 @@ class Spool:
                     f"cannot write the spool {str(self.directory)!r}: {exc}"
                 ) from exc
             finally:
-                for each in handles:
-                    os.close(each)
+                for handle_copy in handles:
+                    os.close(handle_copy)
             with self._lock:
                 self._synced = max(self._synced, target)
 

@@ -234,7 +234,11 @@ def decode_block(block: bytes) -> list[CostEvent]:
     The service's journal keeps requests as their insert blocks, and a block
     is inserted as it is unless some of its ids are stored already. Then the
     writer compares the events, so the block is read back here. Each cost
-    line keeps its cost and quantity; its rate is their quotient.
+    line keeps its cost and quantity, and its rate is their quotient.
+
+    NOTE: this uses the client library's internal Native reader, as
+    `native_encoder` uses its writer; tests/test_serve_journal.py checks the
+    round trip, so a library change that breaks it fails there.
     """
     from clickhouse_connect.driver.transform import NativeTransform
 
